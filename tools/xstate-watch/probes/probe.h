@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Probe tiers. Each tier is a set of BPF programs that turn kernel activity
+ * into struct xsw_event records. The tier is chosen at start-up by trying to
+ * load and attach (not by reading version numbers); the engine does not
+ * know which tier feeds it.
+ */
+#ifndef XSW_PROBE_H
+#define XSW_PROBE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "xsw_err.h"
+#include "xsw_event.h"
+
+enum xsw_tier {
+	XSW_TIER_AUTO = 0,
+	XSW_TIER_TRACEPOINT,	/* this project's kernel tracepoints (patched kernel) */
+	XSW_TIER_FENTRY,	/* fentry/fexit on KVM/FPU functions */
+	XSW_TIER_SYSCALL,	/* syscall tracepoints + tp_btf/kvm_entry */
+};
+
+typedef void (*xsw_event_fn)(const struct xsw_event *ev, void *arg);
+
+struct xsw_probe_opts {
+	uint32_t pid_filter;	/* 0: every process; else only this tgid ... */
+	bool follow_children;	/* ... and its descendants (run -- CMD) */
+	bool kvm_entry_guard;	/* emit kvm_entry events only on change (default on) */
+	unsigned int ringbuf_kib;	/* ring buffer size, 0 = default */
+};
+
+struct xsw_probe;
+
+struct xsw_probe_tier_ops {
+	enum xsw_tier tier;
+	const char *name;	/* "tracepoint", "fentry", "syscall" */
+	/* 0 when this kernel can run the tier, else -errno and why in @err. */
+	int (*available)(struct xsw_err *err);
+	int (*open)(struct xsw_probe **p, const struct xsw_probe_opts *opts,
+		    xsw_event_fn fn, void *arg, struct xsw_err *err);
+	/* Deliver pending events through fn; wait up to @timeout_ms. */
+	int (*poll)(struct xsw_probe *p, int timeout_ms);
+	/* Events the BPF side could not deliver so far (ring buffer full). */
+	uint64_t (*lost)(struct xsw_probe *p);
+	void (*close)(struct xsw_probe *p);
+};
+
+extern const struct xsw_probe_tier_ops xsw_tier_tracepoint;
+extern const struct xsw_probe_tier_ops xsw_tier_fentry;
+extern const struct xsw_probe_tier_ops xsw_tier_syscall;
+
+const char *xsw_tier_name(enum xsw_tier tier);
+int xsw_tier_from_name(const char *name, enum xsw_tier *tier);	/* "auto" too */
+
+/*
+ * Pick a tier: @want, or with XSW_TIER_AUTO the first available of
+ * tracepoint, fentry, syscall. Prints nothing; @why says why tiers before
+ * the chosen one were passed over. Returns NULL with @err set when none can
+ * run (or @want cannot).
+ */
+const struct xsw_probe_tier_ops *xsw_tier_choose(enum xsw_tier want, char *why,
+						 size_t why_len, struct xsw_err *err);
+
+/* Environment checks shared by every tier (root/CAP_BPF, BTF, tracefs, KVM). */
+int xsw_probe_check_env(struct xsw_err *err);
+
+#endif /* XSW_PROBE_H */
