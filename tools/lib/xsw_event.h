@@ -183,6 +183,7 @@ struct xsw_event {
 	__u64 vm;		/* opaque VM id, 0 when none */
 	__s32 vcpu_id;		/* -1 when not about one vCPU */
 	__s32 ret;		/* 0 or -errno of the traced operation */
+	__u64 duration_ns;	/* syscall/ioctl enter to exit, 0 when unknown */
 	union {
 		struct xsw_ev_perm_request perm;
 		struct xsw_ev_supported_cpuid supported;
