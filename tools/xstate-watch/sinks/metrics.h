@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The /metrics sink: keeps a Prometheus registry (text exposition format
+ * 0.0.4, prefix xstate_watch_) updated from the engine's events and
+ * findings, and serves it over HTTP with libmicrohttpd.
+ *
+ * Threads: the engine thread updates the registry through the sink;
+ * libmicrohttpd's own thread renders it on each scrape. A mutex guards the
+ * registry; a scrape holds it only while rendering into a private buffer,
+ * and sends that buffer after dropping it, so a slow scraper never stalls
+ * event processing.
+ */
+#ifndef XSW_METRICS_H
+#define XSW_METRICS_H
+
+#include <stddef.h>
+
+#include "../engine.h"
+#include "xsw_err.h"
+
+struct xsw_metrics;
+
+/*
+ * Start serving /metrics on @listen: "HOST:PORT", "[V6ADDR]:PORT", or
+ * ":PORT" (which means 127.0.0.1: the collector only listens beyond
+ * loopback when the user names an address). @tier is the probe tier shown
+ * in the info metric ("tracepoint", "syscall", "replay", ...).
+ * @listen == NULL creates the registry without a server (tests, replay).
+ * Returns NULL with @err naming the address and the errno on a bad
+ * address, a port in use or an address this host does not have.
+ */
+struct xsw_metrics *xsw_metrics_start(const char *listen, const char *tier,
+				      struct xsw_err *err);
+
+/* Fill @out with a sink that updates @m; add it with xsw_engine_add_sink(). */
+void xsw_metrics_sink(struct xsw_metrics *m, struct xsw_sink *out);
+
+/*
+ * Render the whole exposition (what GET /metrics returns). Returns a
+ * malloc'd NUL-terminated buffer, its length in @len; NULL on ENOMEM.
+ */
+char *xsw_metrics_render(struct xsw_metrics *m, size_t *len);
+
+/* The port actually bound (useful with port 0), 0 without a server. */
+unsigned int xsw_metrics_port(const struct xsw_metrics *m);
+
+/* Stop the server (waits for in-flight scrapes) and free the registry. */
+void xsw_metrics_stop(struct xsw_metrics *m);
+
+#endif /* XSW_METRICS_H */
