@@ -81,6 +81,9 @@ include $(sort $(wildcard $(TOP)/*/build.mk $(TOP)/*/*/build.mk))
 UNIT_SRCS := $(sort $(wildcard $(TOP)/tests/unit/test_*.c))
 UNIT_TESTS += $(patsubst $(TOP)/tests/unit/%.c,$(OUT)/tests/unit/%,$(UNIT_SRCS))
 
+# Keep objects make would otherwise delete as intermediates.
+.SECONDARY:
+
 $(OUT)/tests/unit/%: $(OUT)/tests/unit/%.o $(UNIT_LIBS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(XSW_LDFLAGS) -o $@ $< -Wl,--start-group $(UNIT_LIBS) -Wl,--end-group \
@@ -107,4 +110,6 @@ clean:
 	$(call msg,CLEAN,build)
 	$(Q)rm -rf $(TOP)/build
 
--include $(shell find $(OUT) -name '*.d' 2>/dev/null)
+# Header dependencies of the project's own objects (not of trees such as the
+# kernel that other targets unpack under build/).
+-include $(shell find $(OUT)/tools $(OUT)/tests -name '*.d' -type f 2>/dev/null)
