@@ -51,6 +51,7 @@ static const char *const source_names[] = {
 	[XSW_SRC_CHECK] = "check",
 };
 
+#define MAX_ERRNO 4095	/* as in include/linux/err.h */
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 const char *xsw_event_type_name(unsigned int type)
@@ -339,10 +340,13 @@ static int encode_field(json_t *obj, const void *base, const struct field *f)
 		memcpy(&s32, p, sizeof(s32));
 		return set_new(obj, f->name, json_integer(s32));
 	case F_RET:
-		/* The name is for humans; the decoder ignores it. */
+		/*
+		 * The name is for humans; the decoder ignores it. Only the
+		 * kernel's errno range (-MAX_ERRNO..-1) has one.
+		 */
 		memcpy(&s32, p, sizeof(s32));
 		err = set_new(obj, f->name, json_integer(s32));
-		if (!err && s32 < 0)
+		if (!err && s32 < 0 && s32 >= -MAX_ERRNO)
 			err = set_new(obj, "errno", json_string(xsw_errno_name(s32)));
 		return err;
 	case F_U64:
