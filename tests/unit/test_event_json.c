@@ -6,6 +6,7 @@
  * lines and carries on after a bad line.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -803,6 +804,47 @@ static void test_reader_nul_byte(void **state)
 	unlink(path);
 }
 
+/* "-" reads standard input, labelled <stdin> in errors. */
+static void test_reader_stdin(void **state)
+{
+	struct xsw_event_reader *r;
+	struct xsw_event ev, want;
+	struct xsw_err err;
+	char *good, *text, *path;
+	int fd, saved;
+
+	realistic(&want, XSW_EV_LOST);
+	good = xsw_event_to_json(&want);
+	text = malloc(strlen(good) + 64);
+	sprintf(text, "%s\n{\"schema\":1,\"event\":\"lost\",\"count\":-1}\n", good);
+	path = write_temp(text);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	saved = dup(STDIN_FILENO);
+	assert_true(dup2(fd, STDIN_FILENO) == STDIN_FILENO);
+	close(fd);
+	clearerr(stdin);
+
+	r = xsw_event_reader_open("-", &err);
+	assert_non_null(r);
+	assert_int_equal(xsw_event_reader_next(r, &ev, &err), 1);
+	assert_memory_equal(&ev, &want, sizeof(ev));
+	assert_int_equal(xsw_event_reader_next(r, &ev, &err), -EINVAL);
+	assert_string_equal(err.msg,
+			    "<stdin>:2: field 'count': -1 out of range 0..18446744073709551615");
+	assert_int_equal(xsw_event_reader_next(r, &ev, &err), 0);
+	xsw_event_reader_close(r);	/* must not close stdin */
+	assert_int_equal(fcntl(STDIN_FILENO, F_GETFD), 0);
+
+	assert_true(dup2(saved, STDIN_FILENO) == STDIN_FILENO);
+	close(saved);
+	clearerr(stdin);
+	unlink(path);
+	free(path);
+	free(text);
+	free(good);
+}
+
 /* ---- the shipped examples ------------------------------------------------ */
 
 /* The source tree: $XSW_TOP, else where this file was compiled from. */
@@ -907,6 +949,7 @@ int main(void)
 		cmocka_unit_test(test_reader),
 		cmocka_unit_test(test_reader_missing_file),
 		cmocka_unit_test(test_reader_nul_byte),
+		cmocka_unit_test(test_reader_stdin),
 		cmocka_unit_test(test_fixture_examples),
 		cmocka_unit_test(test_doc_examples),
 	};
