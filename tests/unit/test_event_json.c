@@ -476,6 +476,13 @@ static void test_output_non_utf8_comm(void **state)
 	assert_int_equal(xsw_event_from_json(line, &back, "t", 1, &err), 0);
 	assert_string_equal(back.comm, "vmm??_1");
 	free(line);
+
+	/* A buffer without its NUL is cut to what the decoder can take back. */
+	memset(ev.comm, 'c', sizeof(ev.comm));
+	line = xsw_event_to_json(&ev);
+	assert_non_null(strstr(line, "\"comm\":\"ccccccccccccccc\","));
+	assert_int_equal(xsw_event_from_json(line, &back, "t", 1, &err), 0);
+	free(line);
 }
 
 static void test_write_json(void **state)

@@ -290,15 +290,17 @@ static json_t *hex_string(uint64_t v)
 }
 
 /*
- * A fixed char buffer as a JSON string. jansson only takes UTF-8; a comm is
- * whatever bytes the task chose, so replace anything that is not valid UTF-8
- * with '?' rather than lose the whole event.
+ * A fixed char buffer as a JSON string. At most size - 1 bytes, so that the
+ * decoder (which needs room for the NUL) reads back whatever we write.
+ * jansson only takes UTF-8; a comm is whatever bytes the task chose, so
+ * when the bytes are not valid UTF-8, mask every non-ASCII byte with '?'
+ * rather than lose the whole event.
  */
 static json_t *fixed_string(const char *s, size_t size)
 {
-	size_t len = strnlen(s, size);
-	char buf[XSW_FINDING_TEXT_LEN + 1];
-	size_t i = 0;
+	size_t len = strnlen(s, size - 1);
+	char buf[XSW_FINDING_TEXT_LEN];
+	size_t i;
 	json_t *j;
 
 	if (len >= sizeof(buf))
