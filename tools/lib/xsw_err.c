@@ -24,9 +24,14 @@ int xsw_err_set(struct xsw_err *err, int errnum, const char *fmt, ...)
 const char *xsw_errno_name(int errnum)
 {
 	static __thread char buf[16];
+	/* Negate as unsigned: -INT_MIN overflows an int. */
+	unsigned int e = errnum < 0 ? 0u - (unsigned int)errnum : (unsigned int)errnum;
 
-	if (errnum < 0)
-		errnum = -errnum;
+	if (e > 4095) {
+		snprintf(buf, sizeof(buf), "E%u", e);
+		return buf;
+	}
+	errnum = (int)e;
 	switch (errnum) {
 	case 0: return "0";
 	case EPERM: return "EPERM";

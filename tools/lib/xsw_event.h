@@ -163,7 +163,7 @@ struct xsw_ev_lost {
 #define XSW_FINDING_TEXT_LEN 160
 
 struct xsw_ev_finding {		/* violation, lint */
-	char id[XSW_FINDING_ID_LEN];	/* "I2", "lint-cpuid-after-run" */
+	char id[XSW_FINDING_ID_LEN];	/* "I2", "cpuid-after-run": 15 chars at most */
 	__u64 have_size;		/* what the buffer holds */
 	__u64 need_size;		/* what the state needs */
 	__u64 have_mask;
