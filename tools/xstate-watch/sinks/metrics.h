@@ -21,15 +21,15 @@
 struct xsw_metrics;
 
 /*
- * Start serving /metrics on @listen: "HOST:PORT", "[V6ADDR]:PORT", or
+ * Start serving /metrics on @addr: "HOST:PORT", "[V6ADDR]:PORT", or
  * ":PORT" (which means 127.0.0.1: the collector only listens beyond
  * loopback when the user names an address). @tier is the probe tier shown
  * in the info metric ("tracepoint", "syscall", "replay", ...).
- * @listen == NULL creates the registry without a server (tests, replay).
+ * @addr == NULL creates the registry without a server (tests, replay).
  * Returns NULL with @err naming the address and the errno on a bad
  * address, a port in use or an address this host does not have.
  */
-struct xsw_metrics *xsw_metrics_start(const char *listen, const char *tier,
+struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 				      struct xsw_err *err);
 
 /* Fill @out with a sink that updates @m; add it with xsw_engine_add_sink(). */
