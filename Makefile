@@ -75,6 +75,8 @@ $(OUT)/.dirs:
 	$(Q)mkdir -p $(OUT) && touch $@
 
 include $(sort $(wildcard $(TOP)/*/build.mk $(TOP)/*/*/build.mk))
+# Fragments one level deeper, each included once, after their parent's.
+include $(wildcard $(TOP)/tools/xstate-watch/model/build.mk)
 
 # Unit tests: tests/unit/test_*.c, each a cmocka program linked against the
 # project's static libraries.
