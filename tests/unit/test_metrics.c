@@ -422,6 +422,11 @@ static void test_empty_registry(void **state)
 	for (t = 1; t < XSW_EV_MAX; t++)
 		assert_line(text, P "events_total{type=\"%s\"} 0", xsw_event_type_name(t));
 	assert_line(text, P "lost_events_total 0");
+	/* Known invariants and lints start at 0, so increase() sees the first one. */
+	for (t = 1; t <= 5; t++)
+		assert_line(text, P "violations_total{invariant=\"I%u\"} 0", t);
+	assert_line(text, P "lint_warnings_total{lint=\"cpuid-after-run\"} 0");
+	assert_line(text, P "lint_warnings_total{lint=\"perm-after-lock\"} 0");
 	assert_line(text, P "fpstate_reallocs_total 0");
 	assert_line(text, P "vcpus 0");
 	assert_line(text, P "vcpu_create_duration_seconds_bucket{le=\"+Inf\"} 0");

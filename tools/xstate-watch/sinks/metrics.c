@@ -32,6 +32,7 @@
 #include <microhttpd.h>
 
 #include "metrics.h"
+#include "../checks.h"
 #include "xsw_event_json.h"
 
 #ifndef XSW_VERSION
@@ -803,7 +804,7 @@ struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 {
 	struct xsw_metrics *m;
 	struct utsname uts;
-	int fd;
+	int fd, c;
 
 	xsw_err_clear(err);
 	m = calloc(1, sizeof(*m));
@@ -814,6 +815,18 @@ struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 	pthread_mutex_init(&m->lock, NULL);
 	snprintf(m->tier, sizeof(m->tier), "%s", tier && *tier ? tier : "unknown");
 	snprintf(m->kernel, sizeof(m->kernel), "%s", uname(&uts) ? "unknown" : uts.release);
+	/*
+	 * Every invariant and lint the checks know starts at 0: increase()
+	 * over a series whose first sample is already 1 is 0, so an alert on
+	 * the very first violation of a collector's life needs the 0 first.
+	 */
+	for (c = 0; c < XSW_CHECK_MAX; c++) {
+		const struct xsw_check_info *info = xsw_check_info(c);
+
+		if (info)
+			keyed_inc(info->lint ? &m->lints : &m->violations, info->id, KEY_LEN,
+				  NULL, 0);
+	}
 	if (!addr)
 		return m;
 
