@@ -1,0 +1,895 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The scenarios. Each one is a VMM doing one thing (right or wrong) with
+ * the guest-FPU inputs, and says what it expects KVM to answer: every
+ * vl_expect() line is an assertion, and a scenario passes only when all of
+ * them hold.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cpuid.h"
+#include "guest.h"
+#include "kvm.h"
+#include "vcpu_lifecycle.h"
+#include "vm.h"
+#include "xstate.h"
+
+/* "0x207 x87|sse|avx|pkru" with a few rotating buffers per thread. */
+static const char *xf(uint64_t mask)
+{
+	static __thread char bufs[6][300];
+	static __thread unsigned int slot;
+	char *b = bufs[slot++ % 6];
+	char names[256];
+
+	snprintf(b, sizeof(bufs[0]), "0x%llx %s", (unsigned long long)mask,
+		 xsw_xfeatures_format(mask, names, sizeof(names)));
+	return b;
+}
+
+static void say_leaf_d(const char *what, struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *d0 = vl_cpuid_find(c, 0xd, 0);
+	struct kvm_cpuid_entry2 *d1 = vl_cpuid_find(c, 0xd, 1);
+
+	vl_log("%s leaf 0xD: xcr0 %s, xss %s, 0xD.0 EBX %u ECX %u, 0xD.1 EAX 0x%x EBX %u",
+	       what, xf(vl_cpuid_xcr0(c)), xf(vl_cpuid_xss(c)),
+	       d0 ? d0->ebx : 0, d0 ? d0->ecx : 0, d1 ? d1->eax : 0, d1 ? d1->ebx : 0);
+}
+
+static struct kvm_cpuid2 *get_supported(struct vl_ctx *ctx)
+{
+	struct kvm_cpuid2 *c;
+
+	if (kvm_get_supported_cpuid(ctx->kvm_fd, &c))
+		return NULL;
+	say_leaf_d("supported", c);
+	return c;
+}
+
+/* A VM and its vCPU @id; on failure everything made so far is undone. */
+static int create_vm_vcpu(struct vl_ctx *ctx, struct vl_vm *vm, struct vl_vcpu *vcpu)
+{
+	int ret;
+
+	vcpu->fd = -1;
+	vcpu->run = NULL;
+	ret = vl_vm_create(vm, ctx->kvm_fd);
+	if (ret)
+		return ret;
+	ret = vl_vcpu_create(vcpu, vm, 0, ctx->run_size);
+	if (ret)
+		vl_vm_destroy(vm);
+	return ret;
+}
+
+static void destroy_vm_vcpu(struct vl_vm *vm, struct vl_vcpu *vcpu)
+{
+	vl_vcpu_destroy(vcpu);
+	vl_vm_destroy(vm);
+}
+
+static uint64_t guest_xcr0(struct vl_vcpu *vcpu)
+{
+	struct kvm_xcrs xcrs;
+
+	memset(&xcrs, 0, sizeof(xcrs));
+	if (kvm_get_xcrs(vcpu->fd, &xcrs))
+		return 0;
+	for (unsigned int i = 0; i < xcrs.nr_xcrs; i++)
+		if (xcrs.xcrs[i].xcr == 0)
+			return xcrs.xcrs[i].value;
+	return 0;
+}
+
+/* Run the hello guest (OUT AL; HLT) and assert that is what happened. */
+static bool run_hello(struct vl_vcpu *vcpu, uint8_t value)
+{
+	struct vl_run_result r;
+
+	if (vl_vcpu_setup(vcpu, VL_GUEST_HELLO, value, 0, 0))
+		return vl_expect(false, "real-mode set-up of vCPU %u", vcpu->id);
+	vl_vcpu_run(vcpu, 8, &r, false);
+	return vl_expect(r.halted && r.nr_done_outs == 1 && r.last_done_value == value &&
+			 r.fault_vector < 0,
+			 "guest ran to HLT with one OUT of 0x%02x", value);
+}
+
+/*
+ * Run the XSETBV guest with XCR0 = @xcr0. Returns the exception vector the
+ * guest took, -1 for none, -2 when it did not even get that far.
+ */
+static int run_xsetbv(struct vl_vcpu *vcpu, uint64_t xcr0)
+{
+	struct vl_run_result r;
+
+	vl_log("guest: CR4.OSXSAVE=1, XSETBV(XCR0 = %s)", xf(xcr0));
+	if (vl_vcpu_setup(vcpu, VL_GUEST_XSETBV, (uint32_t)xcr0, 0, xcr0 >> 32))
+		return -2;
+	vl_vcpu_run(vcpu, 8, &r, false);
+	if (!r.halted)
+		return -2;
+	return r.fault_vector;
+}
+
+/* --- basic ------------------------------------------------------------- */
+
+static int scenario_basic(struct vl_ctx *ctx)
+{
+	struct kvm_cpuid2 *sup = NULL;
+	struct xsw_cpu_model *model = NULL;
+	struct kvm_cpuid_entry2 *d0;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	uint64_t perm, xcr0;
+	uint32_t standard, compacted;
+	int xsave2;
+
+	xcomp_get_guest_perm(&perm);
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		return VL_EXIT_FAIL;
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		goto out;
+
+	/* Cross-check the size model against KVM's own xstate_required_size(). */
+	model = malloc(sizeof(*model));
+	if (!model)
+		goto out;
+	vl_cpuid_to_model(sup, model, "KVM_GET_SUPPORTED_CPUID");
+	xcr0 = vl_cpuid_xcr0(sup);
+	standard = xsw_xstate_size(model, xcr0, false);
+	compacted = xsw_xstate_size(model, xcr0, true);
+	d0 = vl_cpuid_find(sup, 0xd, 0);
+	vl_log("size model: xcr0 %s needs %u bytes standard, %u compacted",
+	       xf(xcr0), standard, compacted);
+	vl_expect((xcr0 & ~perm) == 0,
+		  "supported xcr0 %s within the guest permission %s", xf(xcr0), xf(perm));
+	vl_expect(d0 && d0->ecx == standard,
+		  "0xD.0 ECX (%u) equals the size model's standard size (%u)",
+		  d0 ? d0->ecx : 0, standard);
+
+	vl_expect(kvm_set_cpuid2(vcpu.fd, sup) == 0, "KVM_SET_CPUID2 with the supported table succeeds");
+
+	xsave2 = KVM_CHECK_EXTENSION_NAMED(vm.fd, KVM_CAP_XSAVE2);
+	vl_expect(xsave2 >= (int)standard,
+		  "KVM_CAP_XSAVE2 uABI size %d >= standard size %u (I4)", xsave2, standard);
+
+	run_hello(&vcpu, 0x42);
+	xcr0 = guest_xcr0(&vcpu);
+	vl_expect(xcr0 == XSW_XF_MASK(XSW_XF_FP),
+		  "guest XCR0 is the reset value x87 (got %s)", xf(xcr0));
+out:
+	free(model);
+	free(sup);
+	destroy_vm_vcpu(&vm, &vcpu);
+	return VL_EXIT_PASS;
+}
+
+/* --- multi ------------------------------------------------------------- */
+
+struct multi_vcpu {
+	struct vl_ctx *ctx;
+	struct vl_vm *vm;
+	const struct kvm_cpuid2 *cpuid;
+	unsigned int vm_idx;
+	struct vl_vcpu vcpu;
+	bool created;
+	bool ran;
+	struct vl_run_result res;
+};
+
+/* A vCPU thread, as QEMU has them: it creates its vCPU and runs it. */
+static void *multi_vcpu_thread(void *arg)
+{
+	struct multi_vcpu *mv = arg;
+	unsigned int id = mv->vcpu.id;
+
+	snprintf(vl_log_prefix, sizeof(vl_log_prefix), "vm%u/vcpu%u: ", mv->vm_idx, id);
+	if (vl_vcpu_create(&mv->vcpu, mv->vm, id, mv->ctx->run_size))
+		return NULL;
+	mv->created = true;
+	if (kvm_set_cpuid2(mv->vcpu.fd, mv->cpuid))
+		return NULL;
+	/* Each vCPU reports its own id: proves each thread ran its vCPU. */
+	if (vl_vcpu_setup(&mv->vcpu, VL_GUEST_HELLO, id & 0xff, 0, 0))
+		return NULL;
+	vl_vcpu_run(&mv->vcpu, 8, &mv->res, false);
+	mv->ran = true;
+	return NULL;
+}
+
+static int scenario_multi(struct vl_ctx *ctx)
+{
+	unsigned int nr_vms = ctx->opts->vms, nr_vcpus = ctx->opts->vcpus;
+	unsigned int total = nr_vms * nr_vcpus, started = 0, ok = 0;
+	struct multi_vcpu *mv = calloc(total, sizeof(*mv));
+	pthread_t *threads = calloc(total, sizeof(*threads));
+	struct vl_vm *vms = calloc(nr_vms, sizeof(*vms));
+	struct kvm_cpuid2 *sup = NULL;
+
+	vl_log("%u VM(s) x %u vCPU(s), one thread per vCPU", nr_vms, nr_vcpus);
+	if (!vl_expect(mv && threads && vms, "memory for %u vCPUs", total))
+		goto out;
+	for (unsigned int i = 0; i < nr_vms; i++)
+		vms[i].fd = -1;
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		goto out;
+
+	for (unsigned int i = 0; i < nr_vms; i++) {
+		snprintf(vl_log_prefix, sizeof(vl_log_prefix), "vm%u: ", i);
+		if (!vl_expect(vl_vm_create(&vms[i], ctx->kvm_fd) == 0, "VM %u created", i))
+			goto join;
+	}
+	vl_log_prefix[0] = '\0';
+
+	for (unsigned int i = 0; i < total; i++) {
+		int err;
+
+		mv[i].ctx = ctx;
+		mv[i].vm_idx = i / nr_vcpus;
+		mv[i].vm = &vms[mv[i].vm_idx];
+		mv[i].vcpu.id = i % nr_vcpus;
+		mv[i].vcpu.fd = -1;
+		mv[i].cpuid = sup;
+		err = pthread_create(&threads[i], NULL, multi_vcpu_thread, &mv[i]);
+		if (!vl_expect(err == 0, "vCPU thread %u started (%s)", i, xsw_errno_name(err)))
+			break;
+		started++;
+	}
+join:
+	vl_log_prefix[0] = '\0';
+	for (unsigned int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	for (unsigned int i = 0; i < started; i++) {
+		struct vl_run_result *r = &mv[i].res;
+
+		if (mv[i].ran && r->halted && r->nr_done_outs == 1 &&
+		    r->last_done_value == (mv[i].vcpu.id & 0xff))
+			ok++;
+	}
+	if (started == total)
+		vl_expect(ok == total,
+			  "%u of %u vCPUs ran to HLT, each reporting its own id", ok, total);
+	for (unsigned int i = 0; i < started; i++)
+		if (mv[i].created)
+			vl_vcpu_destroy(&mv[i].vcpu);
+	for (unsigned int i = 0; vms && i < nr_vms; i++)
+		vl_vm_destroy(&vms[i]);
+out:
+	free(sup);
+	free(vms);
+	free(threads);
+	free(mv);
+	return VL_EXIT_PASS;
+}
+
+/* --- guest FPU permission --------------------------------------------- */
+
+#define XTILEDATA_MASK XSW_XF_MASK(XSW_XF_XTILE_DATA)
+
+static int scenario_perm_late(struct vl_ctx *ctx)
+{
+	struct kvm_cpuid2 *early = NULL, *fresh = NULL;
+	uint64_t supp = 0, perm0 = 0, perm1 = 0, early_xcr0, fresh_xcr0, missing;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	int ret, want;
+
+	xcomp_get_supp(&supp);
+	xcomp_get_guest_perm(&perm0);
+
+	vl_log("step 1: KVM_GET_SUPPORTED_CPUID before asking for guest permission (the mistake)");
+	early = get_supported(ctx);
+	if (!vl_expect(early != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		goto out;
+	early_xcr0 = vl_cpuid_xcr0(early);
+	vl_expect((early_xcr0 & ~perm0) == 0,
+		  "KVM filters leaf 0xD by the guest permission: %s within %s",
+		  xf(early_xcr0), xf(perm0));
+
+	vl_log("step 2: ARCH_REQ_XCOMP_GUEST_PERM(xtiledata), too late for that table");
+	ret = xcomp_req_guest_perm(XSW_XF_XTILE_DATA);
+	want = (supp & XTILEDATA_MASK) ? 0 : -EOPNOTSUPP;
+	vl_expect(ret == want, "request -> %s, as ARCH_GET_XCOMP_SUPP %s implies (got %s)",
+		  xsw_errno_name(want), xf(supp), xsw_errno_name(ret));
+	xcomp_get_guest_perm(&perm1);
+	if (ret == 0)
+		vl_expect((perm1 & XSW_XF_MASK_AMX) == XSW_XF_MASK_AMX,
+			  "guest permission now includes AMX: %s", xf(perm1));
+	else
+		vl_expect(perm1 == perm0, "guest permission unchanged: %s", xf(perm1));
+
+	vl_log("step 3: KVM_GET_SUPPORTED_CPUID again, as the VMM should have done");
+	fresh = get_supported(ctx);
+	if (!vl_expect(fresh != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		goto out;
+	fresh_xcr0 = vl_cpuid_xcr0(fresh);
+	missing = fresh_xcr0 & ~early_xcr0;
+	vl_log("lint: leaf 0xD read before the permission request lacks %s", xf(missing));
+	vl_expect(missing == (fresh_xcr0 & perm1 & ~perm0),
+		  "the early table lacks exactly the newly permitted features KVM supports (%s)",
+		  xf(fresh_xcr0 & perm1 & ~perm0));
+
+	vl_log("step 4: install the stale table; KVM accepts it, the guest never sees the new features");
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out;
+	vl_expect(kvm_set_cpuid2(vcpu.fd, early) == 0, "KVM_SET_CPUID2 with the early table succeeds");
+	run_hello(&vcpu, 0x42);
+	destroy_vm_vcpu(&vm, &vcpu);
+out:
+	free(early);
+	free(fresh);
+	return VL_EXIT_PASS;
+}
+
+static int scenario_perm_after_lock(struct vl_ctx *ctx)
+{
+	struct kvm_cpuid2 *sup = NULL;
+	uint64_t supp = 0, perm0 = 0, perm1 = 0;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	const char *why;
+	int ret, want;
+
+	xcomp_get_supp(&supp);
+	xcomp_get_guest_perm(&perm0);
+	vl_log("step 1: the first vCPU locks the guest permission");
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		return VL_EXIT_FAIL;
+
+	vl_log("step 2: ARCH_REQ_XCOMP_GUEST_PERM(xtiledata) after the lock");
+	ret = xcomp_req_guest_perm(XSW_XF_XTILE_DATA);
+	if (!(supp & XTILEDATA_MASK)) {
+		want = -EOPNOTSUPP;
+		why = "xtiledata is not in ARCH_GET_XCOMP_SUPP";
+	} else if ((perm0 & XSW_XF_MASK_AMX) == XSW_XF_MASK_AMX) {
+		want = 0;
+		why = "AMX was already permitted before the lock";
+	} else {
+		want = -EBUSY;
+		why = "the permission is locked once a vCPU exists";
+	}
+	vl_log("outcome: %s (ARCH_GET_XCOMP_SUPP %s)", xsw_errno_name(ret), xf(supp));
+	vl_expect(ret == want, "%s because %s (got %s)", xsw_errno_name(want), why,
+		  xsw_errno_name(ret));
+	xcomp_get_guest_perm(&perm1);
+	vl_expect(perm1 == perm0, "guest permission unchanged: %s", xf(perm1));
+
+	vl_log("step 3: the VM still works with what was permitted before");
+	sup = get_supported(ctx);
+	if (vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds")) {
+		vl_expect(kvm_set_cpuid2(vcpu.fd, sup) == 0, "KVM_SET_CPUID2 succeeds");
+		run_hello(&vcpu, 0x42);
+	}
+	free(sup);
+	destroy_vm_vcpu(&vm, &vcpu);
+	return VL_EXIT_PASS;
+}
+
+/* Leaf 7.0 EDX: AMX-BF16 (22), AMX-TILE (24), AMX-INT8 (25). */
+#define CPUID_7_EDX_AMX_TILE (1u << 24)
+
+static int scenario_amx(struct vl_ctx *ctx)
+{
+	struct kvm_cpuid2 *sup = NULL;
+	struct xsw_cpu_model *model = NULL;
+	struct kvm_cpuid_entry2 *l7;
+	uint64_t supp = 0, perm = 0, xcr0, got;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	int xsave2, vector, status = VL_EXIT_PASS;
+
+	if (xcomp_get_supp(&supp) || !(supp & XTILEDATA_MASK)) {
+		printf("SKIP amx: AMX (xtilecfg|xtiledata) unsupported here: "
+		       "ARCH_GET_XCOMP_SUPP %s\n", xf(supp));
+		return VL_EXIT_SKIP;
+	}
+	vl_expect(xcomp_req_guest_perm(XSW_XF_XTILE_DATA) == 0,
+		  "ARCH_REQ_XCOMP_GUEST_PERM(xtiledata) succeeds before any vCPU");
+	xcomp_get_guest_perm(&perm);
+	vl_expect((perm & XSW_XF_MASK_AMX) == XSW_XF_MASK_AMX,
+		  "guest permission includes AMX: %s", xf(perm));
+
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		goto out_free;
+	xcr0 = vl_cpuid_xcr0(sup);
+	l7 = vl_cpuid_find(sup, 0x7, 0);
+	if ((xcr0 & XSW_XF_MASK_AMX) != XSW_XF_MASK_AMX || !l7 ||
+	    !(l7->edx & CPUID_7_EDX_AMX_TILE)) {
+		printf("SKIP amx: the CPU has AMX but this KVM does not expose it "
+		       "(leaf 0xD xcr0 %s)\n", xf(xcr0));
+		status = VL_EXIT_SKIP;
+		goto out_free;
+	}
+	model = malloc(sizeof(*model));
+	if (!model)
+		goto out_free;
+	vl_cpuid_to_model(sup, model, "KVM_GET_SUPPORTED_CPUID");
+	vl_log("size model: xcr0 %s needs %u bytes standard, %u compacted", xf(xcr0),
+	       xsw_xstate_size(model, xcr0, false), xsw_xstate_size(model, xcr0, true));
+
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out_free;
+	xsave2 = KVM_CHECK_EXTENSION_NAMED(vm.fd, KVM_CAP_XSAVE2);
+	vl_expect(xsave2 >= (int)xsw_xstate_size(model, xcr0, false),
+		  "KVM_CAP_XSAVE2 %d covers the standard size with AMX (I4)", xsave2);
+	vl_expect(kvm_set_cpuid2(vcpu.fd, sup) == 0,
+		  "KVM_SET_CPUID2 with AMX in leaf 0xD and leaf 7 succeeds");
+	vector = run_xsetbv(&vcpu, xcr0);
+	vl_expect(vector == -1, "XSETBV with AMX enabled takes no exception (%s)",
+		  vector >= 0 ? vl_vector_name(vector) : vector == -1 ? "none" : "did not run");
+	got = guest_xcr0(&vcpu);
+	vl_expect(got == xcr0, "guest XCR0 is %s (got %s)", xf(xcr0), xf(got));
+	destroy_vm_vcpu(&vm, &vcpu);
+out_free:
+	free(model);
+	free(sup);
+	return status;
+}
+
+/* --- CPUID ordering ---------------------------------------------------- */
+
+/* The default "fewer xfeatures": drop AVX (and AVX-512 with it) and PKRU. */
+static int shrunk_xcr0(struct vl_ctx *ctx, uint64_t host, uint64_t *xcr0)
+{
+	struct xsw_err err;
+
+	if (ctx->opts->xfeatures) {
+		if (xsw_xfeatures_parse(ctx->opts->xfeatures, xcr0, &err)) {
+			fprintf(stderr, "vcpu-lifecycle: --xfeatures %s: %s\n",
+				ctx->opts->xfeatures, err.msg);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	*xcr0 = host & ~(XSW_XF_MASK(XSW_XF_YMM) | XSW_XF_MASK_AVX512 |
+			 XSW_XF_MASK(XSW_XF_PKRU) | XSW_XF_MASK_AMX);
+	return 0;
+}
+
+static int scenario_cpuid_twice(struct vl_ctx *ctx)
+{
+	struct kvm_cpuid2 *a = NULL, *b = NULL, *now = NULL;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	struct xsw_err err;
+	uint64_t xcr0_b;
+	int ret;
+
+	xsw_err_clear(&err);
+	a = get_supported(ctx);
+	if (!vl_expect(a != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		return VL_EXIT_FAIL;
+	b = vl_cpuid_dup(a);
+	if (!b || shrunk_xcr0(ctx, vl_cpuid_xcr0(a), &xcr0_b) ||
+	    vl_cpuid_restrict_xcr0(&b, xcr0_b, &err)) {
+		if (b && err.code)
+			fprintf(stderr, "vcpu-lifecycle: cannot build the second table: %s\n",
+				err.msg);
+		free(a);
+		free(b);
+		return VL_EXIT_USAGE;
+	}
+	vl_log("table A: the supported one; table B: leaf 0xD shrunk to %s", xf(xcr0_b));
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out;
+
+	vl_log("before the first KVM_RUN, CPUID may change freely");
+	vl_expect(kvm_set_cpuid2(vcpu.fd, a) == 0, "first KVM_SET_CPUID2 (A) succeeds");
+	vl_expect(kvm_set_cpuid2(vcpu.fd, b) == 0, "second KVM_SET_CPUID2 (B, different) succeeds");
+	run_hello(&vcpu, 0x42);
+
+	vl_log("after the first KVM_RUN, only the identical table is accepted");
+	vl_expect(kvm_set_cpuid2(vcpu.fd, b) == 0,
+		  "KVM_SET_CPUID2 with the identical table (B) after KVM_RUN -> ok");
+	ret = kvm_set_cpuid2(vcpu.fd, a);
+	vl_expect(ret == -EINVAL,
+		  "KVM_SET_CPUID2 with a changed table (A) after KVM_RUN -> EINVAL (got %s)",
+		  xsw_errno_name(ret));
+	if (kvm_get_cpuid2(vcpu.fd, &now) == 0) {
+		vl_expect(vl_cpuid_xcr0(now) == xcr0_b,
+			  "the vCPU keeps table B: leaf 0xD xcr0 %s", xf(vl_cpuid_xcr0(now)));
+		free(now);
+	}
+	destroy_vm_vcpu(&vm, &vcpu);
+out:
+	free(a);
+	free(b);
+	return VL_EXIT_PASS;
+}
+
+/* Offset of XSTATE_BV in the uABI (standard format) XSAVE buffer. */
+#define XSAVE_HDR_XSTATE_BV 512
+
+static uint64_t xstate_bv(const uint8_t *buf)
+{
+	uint64_t v;
+
+	memcpy(&v, buf + XSAVE_HDR_XSTATE_BV, sizeof(v));
+	return v;
+}
+
+static void set_xstate_bv(uint8_t *buf, uint64_t v)
+{
+	memcpy(buf + XSAVE_HDR_XSTATE_BV, &v, sizeof(v));
+}
+
+static int scenario_xsave_then_cpuid(struct vl_ctx *ctx)
+{
+	struct kvm_cpuid2 *sup = NULL;
+	uint8_t *buf = NULL, *bad = NULL, pattern[256];
+	unsigned int nr, off, len, bad_nr = 0;
+	struct kvm_cpuid_entry2 *sub;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	uint64_t xcr0;
+	int size, ret;
+
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		return VL_EXIT_FAIL;
+	xcr0 = vl_cpuid_xcr0(sup);
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out;
+
+	size = KVM_CHECK_EXTENSION_NAMED(vm.fd, KVM_CAP_XSAVE2);
+	if (size < (int)sizeof(struct kvm_xsave))
+		size = sizeof(struct kvm_xsave);
+	buf = calloc(1, size);
+	bad = calloc(1, size);
+	if (!buf || !bad)
+		goto out_vm;
+	if (!vl_expect(kvm_get_xsave(vcpu.fd, buf, size) == 0, "KVM_GET_XSAVE before KVM_SET_CPUID2"))
+		goto out_vm;
+
+	/* A register image to recognise: YMM_Hi128 when AVX exists, else XMM. */
+	if (xcr0 & XSW_XF_MASK(XSW_XF_YMM)) {
+		nr = XSW_XF_YMM;
+		sub = vl_cpuid_find(sup, 0xd, nr);
+		off = sub ? sub->ebx : 576;
+		len = sub ? sub->eax : 256;
+	} else {
+		nr = XSW_XF_SSE;
+		off = 160;
+		len = 256;
+	}
+	if (len > sizeof(pattern))
+		len = sizeof(pattern);
+	for (unsigned int i = 0; i < len; i++)
+		pattern[i] = (uint8_t)(0xa5 ^ i);
+	memcpy(buf + off, pattern, len);
+	set_xstate_bv(buf, xstate_bv(buf) | XSW_XF_MASK(nr));
+	vl_log("state image: component %u (%s), %u bytes at offset %u", nr,
+	       xsw_xfeature_name(nr), len, off);
+
+	vl_log("step 1: KVM_SET_XSAVE before KVM_SET_CPUID2");
+	ret = kvm_set_xsave(vcpu.fd, buf);
+	vl_expect(ret == 0, "KVM_SET_XSAVE with %s set, before any CPUID -> ok (got %s)",
+		  xsw_xfeature_name(nr), xsw_errno_name(ret));
+
+	/* A user feature KVM does not support: KVM checks XSTATE_BV against it. */
+	for (unsigned int i = 2; i <= XSW_XF_APX && !bad_nr; i++)
+		if (!(xcr0 & XSW_XF_MASK(i)) && !(XSW_XF_MASK(i) & vl_cpuid_xss(sup)) &&
+		    i != XSW_XF_PT)
+			bad_nr = i;
+	if (bad_nr) {
+		memcpy(bad, buf, size);
+		set_xstate_bv(bad, xstate_bv(bad) | XSW_XF_MASK(bad_nr));
+		ret = kvm_set_xsave(vcpu.fd, bad);
+		vl_expect(ret == -EINVAL,
+			  "KVM_SET_XSAVE with unsupported %s in XSTATE_BV -> EINVAL (got %s)",
+			  xsw_xfeature_name(bad_nr), xsw_errno_name(ret));
+	}
+
+	vl_log("step 2: KVM_SET_CPUID2 after the state was set");
+	vl_expect(kvm_set_cpuid2(vcpu.fd, sup) == 0, "KVM_SET_CPUID2 succeeds");
+	memset(buf, 0, size);
+	if (kvm_get_xsave(vcpu.fd, buf, size) == 0)
+		vl_expect(!memcmp(buf + off, pattern, len) && (xstate_bv(buf) & XSW_XF_MASK(nr)),
+			  "the %s image survived KVM_SET_CPUID2", xsw_xfeature_name(nr));
+
+	vl_log("step 3: run the guest, read the state back");
+	run_hello(&vcpu, 0x42);
+	memset(buf, 0, size);
+	if (kvm_get_xsave(vcpu.fd, buf, size) == 0)
+		vl_expect(!memcmp(buf + off, pattern, len),
+			  "the %s image survived KVM_RUN (the guest never touches it)",
+			  xsw_xfeature_name(nr));
+out_vm:
+	destroy_vm_vcpu(&vm, &vcpu);
+out:
+	free(buf);
+	free(bad);
+	free(sup);
+	return VL_EXIT_PASS;
+}
+
+/* --- CPUID models ------------------------------------------------------ */
+
+/*
+ * The guest sets XCR0 = @allowed (no fault) on one vCPU, and on a second
+ * vCPU tries @beyond, which the installed CPUID does not allow: KVM must
+ * inject #GP. Then KVM's refreshed 0xD.0 EBX is checked against the model.
+ */
+static void check_guest_xcr0(struct vl_ctx *ctx, struct vl_vm *vm, struct vl_vcpu *vcpu,
+			     const struct kvm_cpuid2 *cpuid, uint64_t allowed,
+			     uint64_t beyond, const struct xsw_cpu_model *sizes)
+{
+	struct kvm_cpuid2 *now = NULL;
+	struct vl_vcpu second = { .fd = -1 };
+	uint64_t got;
+	int vector;
+
+	vector = run_xsetbv(vcpu, allowed);
+	vl_expect(vector == -1, "XSETBV(%s) takes no exception (%s)", xf(allowed),
+		  vector >= 0 ? vl_vector_name(vector) : vector == -1 ? "none" : "did not run");
+	got = guest_xcr0(vcpu);
+	vl_expect(got == allowed, "guest XCR0 is %s (got %s)", xf(allowed), xf(got));
+	if (kvm_get_cpuid2(vcpu->fd, &now) == 0) {
+		struct kvm_cpuid_entry2 *d0 = vl_cpuid_find(now, 0xd, 0);
+		uint32_t want = xsw_xstate_size(sizes, allowed, false);
+
+		vl_expect(d0 && d0->ebx == want,
+			  "KVM's refreshed 0xD.0 EBX (%u) equals the size model's standard size for XCR0 (%u)",
+			  d0 ? d0->ebx : 0, want);
+		free(now);
+	}
+	if (beyond == allowed)
+		return;
+	vl_log("a second vCPU tries XCR0 %s, beyond the installed CPUID", xf(beyond));
+	if (!vl_expect(vl_vcpu_create(&second, vm, 1, ctx->run_size) == 0, "vCPU 1 created"))
+		return;
+	vl_expect(kvm_set_cpuid2(second.fd, cpuid) == 0, "KVM_SET_CPUID2 on vCPU 1 succeeds");
+	vector = run_xsetbv(&second, beyond);
+	vl_expect(vector == 13, "XSETBV(%s) raises #GP in the guest (%s)", xf(beyond),
+		  vector >= 0 ? vl_vector_name(vector) : vector == -1 ? "none" : "did not run");
+	got = guest_xcr0(&second);
+	vl_expect(got == XSW_XF_MASK(XSW_XF_FP), "vCPU 1 XCR0 stays x87 (got %s)", xf(got));
+	vl_vcpu_destroy(&second);
+}
+
+static int scenario_cpuid_shrink(struct vl_ctx *ctx)
+{
+	struct kvm_cpuid2 *sup = NULL, *shr = NULL;
+	struct xsw_cpu_model *sizes = NULL;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	struct xsw_err err;
+	uint64_t host, xcr0;
+	int status = VL_EXIT_PASS;
+
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		return VL_EXIT_FAIL;
+	host = vl_cpuid_xcr0(sup);
+	if (shrunk_xcr0(ctx, host, &xcr0)) {
+		status = VL_EXIT_USAGE;
+		goto out;
+	}
+	if (xcr0 == host) {
+		fprintf(stderr, "vcpu-lifecycle: cpuid-shrink: --xfeatures %s drops nothing "
+			"from the supported %s\n", xf(xcr0), xf(host));
+		status = VL_EXIT_USAGE;
+		goto out;
+	}
+	shr = vl_cpuid_dup(sup);
+	if (!shr || vl_cpuid_restrict_xcr0(&shr, xcr0, &err)) {
+		fprintf(stderr, "vcpu-lifecycle: cpuid-shrink: %s\n", shr ? err.msg : "out of memory");
+		status = VL_EXIT_USAGE;
+		goto out;
+	}
+	sizes = malloc(sizeof(*sizes));
+	if (!sizes)
+		goto out;
+	vl_cpuid_to_model(sup, sizes, "KVM_GET_SUPPORTED_CPUID");
+	vl_log("shrink: xcr0 %s -> %s, dropping %s", xf(host), xf(xcr0), xf(host & ~xcr0));
+	say_leaf_d("shrunk", shr);
+	vl_expect(vl_cpuid_find(shr, 0xd, 0)->ecx == xsw_xstate_size(sizes, xcr0, false),
+		  "shrunk 0xD.0 ECX is the size model's standard size (%u)",
+		  xsw_xstate_size(sizes, xcr0, false));
+
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out;
+	vl_expect(kvm_set_cpuid2(vcpu.fd, shr) == 0, "KVM_SET_CPUID2 with the shrunk table succeeds");
+	check_guest_xcr0(ctx, &vm, &vcpu, shr, xcr0, host, sizes);
+	destroy_vm_vcpu(&vm, &vcpu);
+out:
+	free(sizes);
+	free(shr);
+	free(sup);
+	return status;
+}
+
+static int scenario_cpuid_model(struct vl_ctx *ctx)
+{
+	struct xsw_cpu_model *model = NULL, *host_sizes = NULL;
+	struct kvm_cpuid2 *sup = NULL, *inst = NULL, *now = NULL;
+	uint64_t host, model_xcr0, installed = 0;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	struct xsw_err err;
+	int status = VL_EXIT_PASS;
+
+	xsw_err_clear(&err);
+	model = malloc(sizeof(*model));
+	host_sizes = malloc(sizeof(*host_sizes));
+	if (!model || !host_sizes)
+		goto out;
+	if (xsw_cpu_model_load(model, ctx->opts->model_path, &err)) {
+		fprintf(stderr, "vcpu-lifecycle: cpuid-model: %s\n", err.msg);
+		status = VL_EXIT_USAGE;
+		goto out;
+	}
+	model_xcr0 = xsw_xcr0_supported(model);
+	vl_log("model %s: \"%s\", xcr0 %s, %u bytes standard, %u compacted",
+	       ctx->opts->model_path, model->name, xf(model_xcr0),
+	       xsw_xstate_size(model, model_xcr0, false),
+	       xsw_xstate_size(model, model_xcr0, true));
+
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		goto out;
+	host = vl_cpuid_xcr0(sup);
+	vl_cpuid_to_model(sup, host_sizes, "KVM_GET_SUPPORTED_CPUID");
+	inst = vl_cpuid_dup(sup);
+	if (!inst)
+		goto out;
+	if (!vl_expect(vl_cpuid_install_model(&inst, model, &installed, &err) == 0,
+		       "the model's leaf 0xD fits this host (%s)",
+		       err.code ? err.msg : "ok"))
+		goto out;
+	vl_log("installed xcr0 %s = model %s & host %s; not installed: %s",
+	       xf(installed), xf(model_xcr0), xf(host), xf(model_xcr0 & ~installed));
+	for (unsigned int nr = 2; nr < 63; nr++) {
+		struct xsw_xcomp m, h;
+
+		if (!(installed & XSW_XF_MASK(nr)))
+			continue;
+		m = xsw_xcomp(model, nr);
+		h = xsw_xcomp(host_sizes, nr);
+		vl_log("component %u %s: model size %u offset %u, host size %u offset %u%s",
+		       nr, xsw_xfeature_name(nr) ? xsw_xfeature_name(nr) : "?",
+		       m.size, m.offset, h.size, h.offset,
+		       (m.size != h.size || m.offset != h.offset) ?
+		       " (differs: KVM sizes the buffer from the host, not from this table)" : "");
+	}
+	say_leaf_d("installed", inst);
+
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out;
+	vl_expect(kvm_set_cpuid2(vcpu.fd, inst) == 0, "KVM_SET_CPUID2 with the model's leaf 0xD succeeds");
+	if (kvm_get_cpuid2(vcpu.fd, &now) == 0) {
+		vl_expect(vl_cpuid_xcr0(now) == installed,
+			  "the vCPU's leaf 0xD xcr0 is %s", xf(vl_cpuid_xcr0(now)));
+		free(now);
+	}
+	check_guest_xcr0(ctx, &vm, &vcpu, inst, installed, installed, host_sizes);
+	destroy_vm_vcpu(&vm, &vcpu);
+out:
+	free(inst);
+	free(sup);
+	free(host_sizes);
+	free(model);
+	return status;
+}
+
+/* --- guests ------------------------------------------------------------ */
+
+static uint64_t elapsed_ns(const struct timespec *a, const struct timespec *b)
+{
+	return (uint64_t)(b->tv_sec - a->tv_sec) * 1000000000ull + b->tv_nsec - a->tv_nsec;
+}
+
+static int scenario_exit_loop(struct vl_ctx *ctx)
+{
+	unsigned int exits = ctx->opts->exits;
+	struct kvm_cpuid2 *sup = NULL;
+	struct vl_run_result r;
+	struct timespec t0, t1;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	uint64_t ns;
+
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		return VL_EXIT_FAIL;
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out;
+	vl_expect(kvm_set_cpuid2(vcpu.fd, sup) == 0, "KVM_SET_CPUID2 succeeds");
+	if (vl_vcpu_setup(&vcpu, VL_GUEST_EXIT_LOOP, 0x5a, exits, 0) == 0) {
+		vl_log("guest: %u x OUT 0x%x, then HLT", exits, VL_PORT_DONE);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		vl_vcpu_run(&vcpu, exits + 8, &r, false);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		ns = elapsed_ns(&t0, &t1);
+		vl_expect(r.halted && r.nr_done_outs == exits && r.nr_runs == exits + 1,
+			  "%u PIO exits then HLT in %u KVM_RUN calls", exits, exits + 1);
+		vl_log("timing: %llu ns for %u KVM_RUN calls, %llu ns per exit round trip",
+		       (unsigned long long)ns, r.nr_runs,
+		       (unsigned long long)(ns / (r.nr_runs ? r.nr_runs : 1)));
+	}
+	destroy_vm_vcpu(&vm, &vcpu);
+out:
+	free(sup);
+	return VL_EXIT_PASS;
+}
+
+static int scenario_xsetbv(struct vl_ctx *ctx)
+{
+	struct xsw_cpu_model *sizes = NULL;
+	struct kvm_cpuid2 *sup = NULL;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	uint64_t host, xcr0, beyond = 0;
+	int status = VL_EXIT_PASS;
+	struct xsw_err err;
+
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		return VL_EXIT_FAIL;
+	host = vl_cpuid_xcr0(sup);
+	xcr0 = host;
+	if (ctx->opts->xfeatures &&
+	    xsw_xfeatures_parse(ctx->opts->xfeatures, &xcr0, &err)) {
+		fprintf(stderr, "vcpu-lifecycle: --xfeatures %s: %s\n", ctx->opts->xfeatures, err.msg);
+		status = VL_EXIT_USAGE;
+		goto out;
+	}
+	if (xcr0 & ~host) {
+		fprintf(stderr, "vcpu-lifecycle: xsetbv: --xfeatures %s is not within the "
+			"supported %s\n", xf(xcr0), xf(host));
+		status = VL_EXIT_USAGE;
+		goto out;
+	}
+	/* The lowest user feature this CPUID does not offer: XSETBV must #GP. */
+	for (unsigned int nr = 2; nr <= XSW_XF_APX && !beyond; nr++)
+		if (!(host & XSW_XF_MASK(nr)) && nr != XSW_XF_PT &&
+		    !(vl_cpuid_xss(sup) & XSW_XF_MASK(nr)))
+			beyond = xcr0 | XSW_XF_MASK(nr);
+	if (!beyond)
+		beyond = xcr0;
+	sizes = malloc(sizeof(*sizes));
+	if (!sizes)
+		goto out;
+	vl_cpuid_to_model(sup, sizes, "KVM_GET_SUPPORTED_CPUID");
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out;
+	vl_expect(kvm_set_cpuid2(vcpu.fd, sup) == 0, "KVM_SET_CPUID2 succeeds");
+	check_guest_xcr0(ctx, &vm, &vcpu, sup, xcr0, beyond, sizes);
+	destroy_vm_vcpu(&vm, &vcpu);
+out:
+	free(sizes);
+	free(sup);
+	return status;
+}
+
+const struct vl_scenario vl_scenarios[] = {
+	{ "basic", "", "supported CPUID -> KVM_SET_CPUID2, run to HLT, destroy", scenario_basic },
+	{ "multi", "", "--vms N x --vcpus M, one thread per vCPU, guests to HLT", scenario_multi },
+	{ "perm-late", "", "KVM_GET_SUPPORTED_CPUID before the permission request", scenario_perm_late },
+	{ "perm-after-lock", "", "permission request after the first vCPU: which errno", scenario_perm_after_lock },
+	{ "amx", "", "XTILEDATA permission, AMX CPUID, XSETBV; 77 without AMX", scenario_amx },
+	{ "cpuid-twice", "", "KVM_SET_CPUID2 x2, run, same (ok) / changed (EINVAL)", scenario_cpuid_twice },
+	{ "xsave-then-cpuid", "", "KVM_SET_XSAVE before KVM_SET_CPUID2, state kept", scenario_xsave_then_cpuid },
+	{ "cpuid-shrink", "", "fewer xfeatures (--xfeatures), 0xD sizes from the model", scenario_cpuid_shrink },
+	{ "cpuid-model", "FILE", "a CPU model file's leaf 0xD + AMX bits, masked to host", scenario_cpuid_model },
+	{ "exit-loop", "", "--exits K port I/O exits; ns per KVM_RUN round trip", scenario_exit_loop },
+	{ "xsetbv", "", "guest sets CR4.OSXSAVE, XCR0 (XSETBV); #GP past CPUID", scenario_xsetbv },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct vl_scenario *vl_scenario_find(const char *name)
+{
+	for (const struct vl_scenario *s = vl_scenarios; s->name; s++)
+		if (!strcmp(s->name, name))
+			return s;
+	return NULL;
+}
