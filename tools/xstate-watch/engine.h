@@ -18,6 +18,19 @@
 #include "xstate.h"
 #include "xsw_event.h"
 
+/*
+ * The invariants, in the order of DESIGN.md; each vCPU keeps one verdict
+ * per invariant over its whole lifetime (KTAP prints one test point each).
+ */
+#define XSW_NR_INVARIANTS 5
+
+enum xsw_verdict {
+	XSW_VERDICT_UNKNOWN = 0,	/* never checked: not enough seen */
+	XSW_VERDICT_HOLDS,		/* checked, always held */
+	XSW_VERDICT_FAILS,		/* failed at least once */
+	XSW_VERDICT_NA,			/* does not apply (I5 without a hypervisor) */
+};
+
 enum xsw_vcpu_status {
 	XSW_VCPU_OK = 0,
 	XSW_VCPU_UNKNOWN,	/* not enough seen yet to check (started mid-lifecycle) */
@@ -35,6 +48,9 @@ struct xsw_proc_state {
 	uint64_t supported_cpuid_ts;
 	unsigned int nr_vms;
 	unsigned int nr_vcpus;
+	/* Additions (engine-owned): */
+	struct xsw_perm perm_at_supported_read;	/* guest perm when the CPUID was read */
+	unsigned int nr_findings;	/* process-level lints (not about one vCPU) */
 };
 
 struct xsw_vcpu_state {
@@ -62,6 +78,16 @@ struct xsw_vcpu_state {
 	uint64_t create_latency_ns;	/* KVM_CREATE_VCPU duration, 0 unknown */
 	uint64_t set_cpuid_latency_ns;	/* last KVM_SET_CPUID2 duration, 0 unknown */
 	uint64_t first_run_ts;
+	/* Additions (engine-owned): */
+	enum xsw_verdict verdict[XSW_NR_INVARIANTS];	/* I1..I5 over the lifetime */
+	uint32_t uabi_size;		/* fpu_guest.uabi_size, 0 unknown */
+	uint32_t hyp_buffer_size;	/* I5: last hypervisor buffer size, 0 none */
+	uint64_t hyp_xcr0;
+	unsigned int nr_reallocs;
+	unsigned int nr_xcr0_changes;
+	bool created_seen;		/* vcpu_create seen (else adopted mid-lifecycle) */
+	bool destroyed;			/* vcpu_destroy / vm_destroy / process exit seen */
+	uint64_t nr_events;		/* input events applied to this vCPU */
 };
 
 struct xsw_engine;
@@ -103,7 +129,21 @@ struct xsw_engine_totals {
 	uint64_t lost;			/* sum of XSW_EV_LOST counts */
 	uint64_t vcpus_seen;
 	uint64_t vcpus_live;
+	/* Additions (engine-owned): */
+	uint64_t untracked;		/* events past the state bounds (not checked) */
+	uint64_t ignored;		/* violation/lint events in the input (re-derived) */
 };
+
+/* State bounds: past them, new processes/vCPUs are not tracked (counted). */
+#define XSW_ENGINE_MAX_PROCS	4096
+#define XSW_ENGINE_MAX_VCPUS	65536
+
+/* The exit status `run` and `replay` use when an invariant failed. */
+#define XSW_EXIT_VIOLATION 3
+
+/* True when the totals so far mean failure (violations; lints too with --strict). */
+bool xsw_engine_failed(const struct xsw_engine *eng);
+const struct xsw_engine_opts *xsw_engine_opts(const struct xsw_engine *eng);
 const struct xsw_engine_totals *xsw_engine_totals(const struct xsw_engine *eng);
 
 typedef void (*xsw_vcpu_cb)(const struct xsw_vcpu_state *vcpu, void *arg);
