@@ -1,0 +1,801 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""make bench: tracing overhead, start-up, footprint and event-rate figures.
+
+Runs everything in one go and writes OUT/report.md (docs/BENCHMARKS.md via
+`make bench-doc`) plus OUT/raw.json with every sample. Nothing here asserts
+on a timing: targets are reported as pass/fail next to the measured spread.
+
+Method (also printed in the report):
+  * rounds are interleaved: every round runs each mode once, and the order
+    rotates from round to round (A B C D, B C D A, ...) so that drift and
+    position effects spread over all modes;
+  * an overhead is the ratio of a traced figure to the untraced one of the
+    SAME round; the report gives the median ratio over rounds and its
+    min..max;
+  * tracers are attached system-wide (no pid filter) before the benchmark
+    starts and stopped with SIGINT after it ends; perf instead wraps the
+    benchmark (perf record -e ... -- CMD), so it traces only that process.
+A figure whose tool is missing is reported as skipped, with the reason.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+TARGETS = {
+	"creation_p50_pct": 2.0,
+	"exit_loop_pct": 3.0,
+	"attach_ms": 150.0,
+	"rss_mib": 16.0,
+	"no_loss_rate": 50000,
+}
+
+PERF_EVENTS = ("syscalls:sys_enter_ioctl,syscalls:sys_exit_ioctl,"
+	       "syscalls:sys_enter_arch_prctl,syscalls:sys_exit_arch_prctl,"
+	       "kvm:kvm_entry,sched:sched_process_exit")
+
+
+class Skip(Exception):
+	"""A measurement that cannot be made here; the message says why."""
+
+
+def log(msg):
+	print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+def sh(argv):
+	return shlex.join(str(a) for a in argv)
+
+
+def run_text(argv):
+	try:
+		return subprocess.run(argv, capture_output=True, text=True,
+				      timeout=30).stdout.strip()
+	except (OSError, subprocess.SubprocessError):
+		return ""
+
+
+def machine_info():
+	cpu = "unknown"
+	with open("/proc/cpuinfo") as f:
+		for line in f:
+			if line.startswith("model name"):
+				cpu = line.split(":", 1)[1].strip()
+				break
+	return {
+		"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+		"kernel": platform.release(),
+		"cpu": cpu,
+		"nproc": os.cpu_count(),
+		"git": run_text(["git", "-C", TOP, "log", "-1", "--format=%h %s"]),
+		"bpftrace": run_text(["bpftrace", "--version"]),
+		"perf": run_text(["perf", "--version"]),
+	}
+
+
+def stats(xs):
+	xs = sorted(xs)
+	return {"median": statistics.median(xs), "min": xs[0], "max": xs[-1], "n": len(xs)}
+
+
+# --- /proc -----------------------------------------------------------------
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_footprint(pid):
+	"""(VmHWM KiB, utime+stime seconds) of a live process, or (None, None)."""
+	try:
+		with open("/proc/%d/status" % pid) as f:
+			hwm = next((int(l.split()[1]) for l in f if l.startswith("VmHWM:")), None)
+		with open("/proc/%d/stat" % pid) as f:
+			fields = f.read().rsplit(")", 1)[1].split()
+		# fields[0] is state (field 3); utime, stime are fields 14, 15.
+		cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
+		return hwm, cpu
+	except (OSError, StopIteration, IndexError, ValueError):
+		return None, None
+
+
+# --- tracers -----------------------------------------------------------------
+
+class Tracer:
+	"""A tracer process attached before a workload and stopped after it."""
+
+	def __init__(self, name, argv, attach_re, workdir, wrap=False):
+		self.name = name
+		self.argv = argv
+		self.attach_re = re.compile(attach_re) if attach_re else None
+		self.workdir = workdir
+		self.wrap = wrap	# perf: prefix of the workload command
+		self.proc = None
+
+	def start(self, timeout=30.0):
+		"""Start and wait for the attach line; returns ms from exec to it."""
+		self.out = os.path.join(self.workdir, self.name + ".out")
+		self.err = os.path.join(self.workdir, self.name + ".err")
+		fo, fe = open(self.out, "w"), open(self.err, "w")
+		t0 = time.monotonic()
+		self.proc = subprocess.Popen(self.argv, stdout=fo, stderr=fe,
+					     stdin=subprocess.DEVNULL)
+		fo.close()
+		fe.close()
+		while time.monotonic() - t0 < timeout:
+			if self.proc.poll() is not None:
+				raise Skip("%s exited with %d before attaching: %s" %
+					   (sh(self.argv), self.proc.returncode,
+					    self.tail()))
+			for path in (self.err, self.out):
+				with open(path, errors="replace") as f:
+					head = f.read(65536)
+				if self.attach_re.search(head):
+					self.attach_ms = (time.monotonic() - t0) * 1000
+					self.cpu_at_attach = proc_footprint(self.proc.pid)[1]
+					return self.attach_ms
+			time.sleep(0.001)
+		self.kill()
+		raise Skip("%s printed no line matching /%s/ within %.0f s: %s" %
+			   (sh(self.argv), self.attach_re.pattern, timeout, self.tail()))
+
+	def tail(self):
+		text = ""
+		for path in (self.err, self.out):
+			try:
+				with open(path, errors="replace") as f:
+					text += f.read()[-400:]
+			except OSError:
+				pass
+		return " | ".join(text.strip().splitlines()[-4:]) or "(no output)"
+
+	def stop(self):
+		"""SIGINT, wait; returns footprint {rss_kib, cpu_s, cpu_during_s, rc}."""
+		hwm, cpu = proc_footprint(self.proc.pid)
+		self.proc.send_signal(signal.SIGINT)
+		try:
+			rc = self.proc.wait(timeout=60)
+		except subprocess.TimeoutExpired:
+			self.kill()
+			rc = None
+		return {"rss_kib": hwm, "cpu_s": cpu,
+			"cpu_after_attach_s": (cpu - self.cpu_at_attach)
+			if cpu is not None and self.cpu_at_attach is not None else None,
+			"rc": rc}
+
+	def kill(self):
+		if self.proc and self.proc.poll() is None:
+			self.proc.kill()
+			self.proc.wait()
+
+
+def tracer_argv(kind, tools, extra=()):
+	if kind == "xsw":
+		return [tools["xsw"], "--json", "--probes=syscall"] + list(extra)
+	if kind == "bpftrace":
+		return [tools["bpftrace"], os.path.join(TOP, "tools/bench/xsw.bt")]
+	raise ValueError(kind)
+
+
+# --- workloads -----------------------------------------------------------------
+
+def extract_steps(obj, path=""):
+	"""Every {p50, p99, ...} object in a bench JSON document, by step name."""
+	found = {}
+	if isinstance(obj, dict):
+		keys = {k.replace("_ns", ""): k for k in obj}
+		if "p50" in keys and "p99" in keys:
+			name = obj.get("step") or obj.get("name") or path or "?"
+			found[str(name)] = {k: obj[keys[k]] for k in
+					    ("count", "p50", "p90", "p99", "max") if k in keys}
+			return found
+		for k, v in obj.items():
+			found.update(extract_steps(v, k))
+	elif isinstance(obj, list):
+		for i, v in enumerate(obj):
+			found.update(extract_steps(v, "%s[%d]" % (path, i)))
+	return found
+
+
+def run_workload(argv, timeout=900):
+	t0 = time.monotonic()
+	p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+	wall = time.monotonic() - t0
+	if p.returncode != 0:
+		raise Skip("%s exited %d: %s" % (sh(argv), p.returncode,
+						 (p.stderr or p.stdout).strip()[-300:]))
+	return p.stdout, wall
+
+
+def measure(kind, tools, work_argv, parse, workdir, xsw_extra=()):
+	"""One workload run under tracer @kind ('none', 'xsw', 'bpftrace', 'perf')."""
+	rec = {"mode": kind}
+	if kind == "perf":
+		pdata = os.path.join(workdir, "perf.data")
+		argv = [tools["perf"], "record", "-q", "-e", PERF_EVENTS, "-o", pdata,
+			"--"] + work_argv
+		t0 = time.monotonic()
+		p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+				     text=True)
+		out, err = p.communicate(timeout=900)
+		rec["wall_s"] = time.monotonic() - t0
+		if p.returncode != 0:
+			raise Skip("%s exited %d: %s" % (sh(argv), p.returncode, err.strip()[-300:]))
+		rec["result"] = parse(out)
+		return rec
+	tracer = None
+	if kind != "none":
+		tracer = Tracer(kind, tracer_argv(kind, tools, xsw_extra),
+				r"(?i)attached" if kind == "xsw" else r"Attaching \d+ probes",
+				workdir)
+		rec["attach_ms"] = tracer.start()
+	try:
+		out, rec["wall_s"] = run_workload(work_argv)
+	finally:
+		if tracer:
+			rec.update(tracer.stop())
+	rec["result"] = parse(out)
+	return rec
+
+
+def load_first_json(out):
+	"""The first JSON object in @out (text may follow it, e.g. log lines)."""
+	try:
+		return json.JSONDecoder().raw_decode(out[out.index("{"):])[0]
+	except ValueError:
+		return None
+
+
+def parse_bench_json(out):
+	doc = load_first_json(out)
+	steps = extract_steps(doc)
+	if not steps:
+		raise Skip("vcpu-lifecycle bench --json printed no {p50, p99} objects: %s" % out[:300])
+	return steps
+
+
+def parse_exit_loop(out):
+	"""bench --scenario exit-loop --json: mean ns per exit and KVM_RUN p50/p99."""
+	try:
+		doc = load_first_json(out)
+		run = extract_steps(doc)
+		step = next(iter(run.values()))
+		return {"ns_per_exit": doc["ns_per_exit"], "p50": step["p50"], "p99": step["p99"]}
+	except (ValueError, KeyError, StopIteration, TypeError):
+		raise Skip("vcpu-lifecycle bench --scenario exit-loop --json printed no "
+			   "ns_per_exit and KVM_RUN p50/p99: %s" % out[:300])
+
+
+# --- sections ----------------------------------------------------------------
+
+def interleaved(rounds, modes):
+	for r in range(rounds):
+		k = r % len(modes)
+		yield r, modes[k:] + modes[:k]
+
+
+def section_creation(a, tools, workdir, raw):
+	modes = ["none"] + [m for m in ("xsw", "bpftrace", "perf") if tools.get(m)]
+	skipped = {m: tools["why_" + m] for m in ("xsw", "bpftrace", "perf") if not tools.get(m)}
+	if not tools.get("vl"):
+		raise Skip(tools["why_vl"])
+	work = [tools["vl"], "bench", "--vms", a.vms, "--vcpus", a.vcpus,
+		"--iterations", a.iterations, "--json"]
+	runs = []
+	for r, order in interleaved(a.rounds, modes):
+		for m in order:
+			log("creation round %d/%d: %s" % (r + 1, a.rounds, m))
+			try:
+				rec = measure(m, tools, [str(x) for x in work], parse_bench_json, workdir)
+			except Skip as e:
+				if m == "none":
+					raise
+				skipped[m] = str(e)
+				modes.remove(m)
+				continue
+			rec["round"] = r
+			runs.append(rec)
+	raw["creation"] = {"command": sh(work), "runs": runs, "skipped": skipped}
+	return {"command": sh(work), "runs": runs, "modes": modes, "skipped": skipped}
+
+
+def ratios(runs, mode, key_fn, base="none"):
+	"""Per-round ratio key_fn(mode) / key_fn(base)."""
+	by_round = {}
+	for rec in runs:
+		by_round.setdefault(rec["round"], {})[rec["mode"]] = rec
+	out = []
+	for r, recs in sorted(by_round.items()):
+		if mode in recs and base in recs:
+			b, t = key_fn(recs[base]), key_fn(recs[mode])
+			if b and t is not None:
+				out.append(t / b)
+	return out
+
+
+def section_exit_loop(a, tools, workdir, raw):
+	if not tools.get("vl"):
+		raise Skip(tools["why_vl"])
+	work = [tools["vl"], "bench", "--scenario", "exit-loop", "--exits", str(a.exits),
+		"--iterations", str(a.exit_iterations), "--json"]
+	modes = ["none"]
+	skipped = {}
+	if tools.get("xsw"):
+		modes += ["xsw", "xsw-noguard"]
+	else:
+		skipped["xsw"] = tools["why_xsw"]
+	if tools.get("bpftrace"):
+		modes.append("bpftrace")
+	runs = []
+	for r, order in interleaved(a.rounds, modes):
+		for m in order:
+			log("exit-loop round %d/%d: %s" % (r + 1, a.rounds, m))
+			kind = "xsw" if m.startswith("xsw") else m
+			extra = ["--no-kvm-entry-guard"] if m == "xsw-noguard" else []
+			try:
+				rec = measure(kind, tools, work, parse_exit_loop, workdir, extra)
+			except Skip as e:
+				if m == "none":
+					raise
+				skipped[m] = str(e)
+				modes.remove(m)
+				continue
+			rec["mode"] = m
+			rec["round"] = r
+			runs.append(rec)
+	raw["exit_loop"] = {"command": sh(work), "runs": runs, "skipped": skipped}
+	return {"command": sh(work), "runs": runs, "modes": modes, "skipped": skipped}
+
+
+def count_burst_events(kind, tracer, pid):
+	"""Events the tracer delivered for @pid and the loss it reported."""
+	seen = lost = 0
+	if kind == "xsw":
+		with open(tracer.out, errors="replace") as f:
+			for line in f:
+				if not line.startswith("{"):
+					continue
+				try:
+					ev = json.loads(line)
+				except ValueError:
+					continue
+				if ev.get("event") == "lost":
+					lost += int(ev.get("count") or ev.get("lost", {}).get("count", 0))
+				elif ev.get("pid") == pid and ev.get("event") == "perm_request":
+					seen += 1
+		with open(tracer.err, errors="replace") as f:
+			m = re.findall(r"(?i)lost[ =:]+(\d+)", f.read())
+			if m and not lost:
+				lost = int(m[-1])
+	else:
+		pat = " pid=%d " % pid
+		for path in (tracer.out, tracer.err):
+			with open(path, errors="replace") as f:
+				for line in f:
+					if line.startswith("arch_prctl") and pat in line:
+						seen += 1
+					m = re.search(r"Lost (\d+) events", line)
+					if m:
+						lost += int(m.group(1))
+	return seen, lost
+
+
+def section_burst(a, tools, workdir, raw):
+	if not tools.get("burst"):
+		raise Skip(tools["why_burst"])
+	kinds = [k for k in ("xsw", "bpftrace") if tools.get(k)]
+	skipped = {k: tools["why_" + k] for k in ("xsw", "bpftrace") if not tools.get(k)}
+	rows = []
+	for rate in a.rates:
+		work = [tools["burst"], "--op", "get-guest-perm", "--rate", str(rate),
+			"--duration", str(a.burst_seconds)]
+		for kind in ["none"] + kinds:
+			log("burst %s/s: %s" % (rate or "max", kind))
+			tracer = None
+			if kind != "none":
+				tracer = Tracer(kind, tracer_argv(kind, tools),
+						r"(?i)attached" if kind == "xsw" else r"Attaching \d+ probes",
+						workdir)
+				try:
+					tracer.start()
+				except Skip as e:
+					skipped[kind] = str(e)
+					continue
+			try:
+				out, _ = run_workload(work)
+				res = json.loads(out)
+			finally:
+				if tracer:
+					time.sleep(0.5)	# let the consumer drain
+					foot = tracer.stop()
+			row = {"tracer": kind, "target_rate": rate, "command": sh(work),
+			       "issued": res["issued"], "achieved_rate": res["achieved_rate"],
+			       "lat_p50_ns": res["lat_p50_ns"], "lat_p99_ns": res["lat_p99_ns"]}
+			if tracer:
+				seen, lost = count_burst_events(kind, tracer, res["pid"])
+				row.update(seen=seen, lost_reported=lost,
+					   missing=res["issued"] - seen, rss_kib=foot["rss_kib"],
+					   cpu_s=foot["cpu_after_attach_s"])
+				os.unlink(tracer.out)
+			rows.append(row)
+	raw["burst"] = {"rows": rows, "skipped": skipped}
+	return {"rows": rows, "skipped": skipped}
+
+
+# --- report ------------------------------------------------------------------
+
+def pct(ratio):
+	return (ratio - 1.0) * 100.0
+
+
+def fmt_pct_spread(rs):
+	if not rs:
+		return "n/a"
+	s = stats(rs)
+	return "%+.1f %% (%+.1f .. %+.1f, n=%d)" % (pct(s["median"]), pct(s["min"]),
+						     pct(s["max"]), s["n"])
+
+
+def fmt_ns(v):
+	if v is None:
+		return "n/a"
+	if v >= 1e6:
+		return "%.2f ms" % (v / 1e6)
+	if v >= 1e3:
+		return "%.1f us" % (v / 1e3)
+	return "%d ns" % v
+
+
+MODE_NAMES = {
+	"none": "untraced",
+	"xsw": "xstate-watch (syscall tier)",
+	"xsw-noguard": "xstate-watch --no-kvm-entry-guard",
+	"bpftrace": "bpftrace xsw.bt",
+	"perf": "perf record -e (tracepoints)",
+}
+
+
+def report(a, info, tools, sections, targets_out):
+	L = []
+	w = L.append
+	w("# Benchmarks")
+	w("")
+	w("Generated by `make bench` (tools/bench/bench.py); do not edit by hand:")
+	w("regenerate with `make bench && make bench-doc`.")
+	w("")
+	w("## Machine and run")
+	w("")
+	w("| | |")
+	w("| --- | --- |")
+	w("| date | %s |" % info["date"])
+	w("| kernel (`uname -r`) | %s |" % info["kernel"])
+	w("| CPU | %s |" % info["cpu"])
+	w("| nproc | %s |" % info["nproc"])
+	w("| tree | %s |" % info["git"])
+	w("| bpftrace | %s |" % (info["bpftrace"] or "absent"))
+	w("| perf | %s |" % (info["perf"] or "absent"))
+	w("| harness | `%s` |" % sh(["tools/bench/bench.py"] + a.argv))
+	w("")
+	w("Method: each round runs every mode once, in an order that rotates from")
+	w("round to round; an overhead is the traced figure divided by the untraced")
+	w("figure of the same round, given as the median over rounds with its")
+	w("min .. max. Tracers run system-wide (no pid filter) and attach before")
+	w("the workload starts; xstate-watch runs as `%s` with its JSON lines" %
+	  sh(["xstate-watch", "--json", "--probes=syscall"]))
+	w("written to a file; bpftrace runs `bpftrace tools/bench/xsw.bt` with its")
+	w("output to a file; perf wraps the workload: `perf record -q -e %s -o FILE -- CMD`." % PERF_EVENTS)
+	w("The machine has %s CPUs and is noisy: read the spreads, not only the medians." % info["nproc"])
+	w("")
+
+	w("## Targets")
+	w("")
+	w("| target | measured | result |")
+	w("| --- | --- | --- |")
+	for t in targets_out:
+		w("| %s | %s | %s |" % t)
+	w("")
+
+	c = sections.get("creation")
+	w("## vCPU creation (`vcpu-lifecycle bench`)")
+	w("")
+	if isinstance(c, Skip):
+		w("Skipped: %s" % c)
+	else:
+		w("Command: `%s`, %d rounds." % (c["command"], a.rounds))
+		w("")
+		steps = list(c["runs"][0]["result"].keys())
+		w("Per-step latency, median over rounds of each round's p50 and p99:")
+		w("")
+		w("| step | mode | p50 | p99 | p50 overhead (median, min..max) | p99 overhead |")
+		w("| --- | --- | --- | --- | --- | --- |")
+		for s in steps:
+			for m in c["modes"]:
+				p50 = [r["result"][s]["p50"] for r in c["runs"] if r["mode"] == m and s in r["result"]]
+				p99 = [r["result"][s]["p99"] for r in c["runs"] if r["mode"] == m and s in r["result"]]
+				if not p50:
+					continue
+				o50 = o99 = ""
+				if m != "none":
+					o50 = fmt_pct_spread(ratios(c["runs"], m, lambda r, s=s: r["result"].get(s, {}).get("p50")))
+					o99 = fmt_pct_spread(ratios(c["runs"], m, lambda r, s=s: r["result"].get(s, {}).get("p99")))
+				w("| %s | %s | %s | %s | %s | %s |" % (s, MODE_NAMES[m], fmt_ns(statistics.median(p50)),
+								      fmt_ns(statistics.median(p99)), o50, o99))
+		w("")
+		w("Wall time of one benchmark run:")
+		w("")
+		w("| mode | wall (median, min..max) | overhead |")
+		w("| --- | --- | --- |")
+		for m in c["modes"]:
+			ws = stats([r["wall_s"] for r in c["runs"] if r["mode"] == m])
+			o = "" if m == "none" else fmt_pct_spread(ratios(c["runs"], m, lambda r: r["wall_s"]))
+			w("| %s | %.3f s (%.3f .. %.3f) | %s |" % (MODE_NAMES[m], ws["median"], ws["min"], ws["max"], o))
+		w("")
+		for m, why in c["skipped"].items():
+			w("- %s skipped: %s" % (MODE_NAMES.get(m, m), why))
+		w("")
+
+	e = sections.get("exit_loop")
+	w("## KVM_RUN exit loop (`vcpu-lifecycle exit-loop`)")
+	w("")
+	if isinstance(e, Skip):
+		w("Skipped: %s" % e)
+	else:
+		w("Command: `%s`, %d rounds. Figures: the p50 and p99 of one KVM_RUN" % (e["command"], a.rounds))
+		w("round trip to a PIO exit, and the mean (total time / exits, which")
+		w("includes the rare slow exits).")
+		w("")
+		w("| mode | KVM_RUN p50 | p50 overhead (median, min..max) | KVM_RUN p99 | mean ns/exit | mean overhead |")
+		w("| --- | --- | --- | --- | --- | --- |")
+		for m in e["modes"]:
+			rs = [r for r in e["runs"] if r["mode"] == m]
+			if not rs:
+				continue
+			p50 = statistics.median(r["result"]["p50"] for r in rs)
+			p99 = statistics.median(r["result"]["p99"] for r in rs)
+			mean = statistics.median(r["result"]["ns_per_exit"] for r in rs)
+			o50 = om = ""
+			if m != "none":
+				o50 = fmt_pct_spread(ratios(e["runs"], m, lambda r: r["result"]["p50"]))
+				om = fmt_pct_spread(ratios(e["runs"], m, lambda r: r["result"]["ns_per_exit"]))
+			w("| %s | %s | %s | %s | %s | %s |" % (MODE_NAMES[m], fmt_ns(p50), o50, fmt_ns(p99),
+							   fmt_ns(mean), om))
+		w("")
+		for m, why in e["skipped"].items():
+			w("- %s skipped: %s" % (MODE_NAMES.get(m, m), why))
+		w("")
+
+	w("## Start-up and footprint")
+	w("")
+	w("Start-up: from exec to the tracer's \"attached\" line (xstate-watch) or")
+	w("\"Attaching N probes...\" (bpftrace), polled every 1 ms, over every start")
+	w("in the sections above. RSS: VmHWM from /proc/PID/status just before")
+	w("SIGINT; CPU: utime+stime from /proc/PID/stat, from the attach line to the")
+	w("end of the workload (consumer work during the run).")
+	w("")
+	foot = sections.get("footprint", {})
+	if not foot:
+		w("Skipped: no tracer ran.")
+	else:
+		w("| tracer | start-up ms (median, min..max, n) | VmHWM MiB (max over runs) | CPU during creation bench, s (median) |")
+		w("| --- | --- | --- | --- |")
+		for m, f in foot.items():
+			w("| %s | %s | %s | %s |" % (MODE_NAMES[m], f["attach"], f["rss"], f["cpu"]))
+	w("")
+
+	b = sections.get("burst")
+	w("## Event rate (`xsw-burst`)")
+	w("")
+	if isinstance(b, Skip):
+		w("Skipped: %s" % b)
+	else:
+		w("`xsw-burst --op get-guest-perm --rate R --duration %d` issues" % a.burst_seconds)
+		w("arch_prctl(ARCH_GET_XCOMP_GUEST_PERM) at R calls/s (0 = as fast as it")
+		w("can); the syscall tier turns each into a perm_request event. `seen` counts")
+		w("the burst's events in the tracer's output; `lost` is what the tracer")
+		w("itself reported (xstate-watch `lost` events, bpftrace \"Lost N events\");")
+		w("`missing` = issued - seen. One run per rate and tracer.")
+		w("")
+		w("| tracer | target/s | achieved/s | issued | seen | lost (reported) | missing | call p50 | call p99 | tracer CPU s | VmHWM MiB |")
+		w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		for r in b["rows"]:
+			w("| %s | %s | %.0f | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+				MODE_NAMES[r["tracer"]], r["target_rate"] or "max", r["achieved_rate"],
+				r["issued"], r.get("seen", ""), r.get("lost_reported", ""),
+				r.get("missing", ""), fmt_ns(r["lat_p50_ns"]), fmt_ns(r["lat_p99_ns"]),
+				"%.2f" % r["cpu_s"] if r.get("cpu_s") is not None else "",
+				"%.1f" % (r["rss_kib"] / 1024) if r.get("rss_kib") else ""))
+		w("")
+		for m, why in b["skipped"].items():
+			w("- %s skipped: %s" % (MODE_NAMES.get(m, m), why))
+	w("")
+	return "\n".join(L) + "\n"
+
+
+def footprint(sections):
+	"""Per tracer: start-up, peak RSS and CPU over every traced run."""
+	recs = {}
+	for name in ("creation", "exit_loop"):
+		s = sections.get(name)
+		if isinstance(s, dict):
+			for r in s["runs"]:
+				m = r["mode"]
+				if m in ("xsw", "xsw-noguard", "bpftrace") and "attach_ms" in r:
+					recs.setdefault("xsw" if m.startswith("xsw") else m, []).append((name, r))
+	out = {}
+	for m, rs in recs.items():
+		att = stats([r["attach_ms"] for _, r in rs])
+		rss = [r["rss_kib"] for _, r in rs if r.get("rss_kib")]
+		cpu = [r["cpu_after_attach_s"] for n, r in rs
+		       if n == "creation" and r.get("cpu_after_attach_s") is not None]
+		out[m] = {
+			"attach_stats": att,
+			"rss_max_kib": max(rss) if rss else None,
+			"attach": "%.0f (%.0f .. %.0f, n=%d)" % (att["median"], att["min"], att["max"], att["n"]),
+			"rss": "%.1f" % (max(rss) / 1024) if rss else "n/a",
+			"cpu": "%.2f" % statistics.median(cpu) if cpu else "n/a",
+		}
+	return out
+
+
+def targets(sections, foot):
+	t = []
+	c = sections.get("creation")
+	create_step = None
+	if isinstance(c, dict) and c["runs"]:
+		steps = c["runs"][0]["result"]
+		create_step = next((s for s in steps if "CREATE_VCPU" in s.upper()), None)
+	if isinstance(c, dict) and create_step and "xsw" in c["modes"]:
+		rs = ratios(c["runs"], "xsw", lambda r: r["result"].get(create_step, {}).get("p50"))
+		med = pct(statistics.median(rs)) if rs else None
+		t.append(("vCPU creation (%s) p50 overhead < 2 %%" % create_step, fmt_pct_spread(rs),
+			  "n/a" if med is None else ("pass" if med < TARGETS["creation_p50_pct"] else "FAIL")))
+	else:
+		t.append(("vCPU creation p50 overhead < 2 %", "not measured", "skipped: %s" % why(c, "xsw")))
+	e = sections.get("exit_loop")
+	if isinstance(e, dict) and "xsw" in e["modes"]:
+		rs = ratios(e["runs"], "xsw", lambda r: r["result"]["p50"])
+		med = pct(statistics.median(rs)) if rs else None
+		t.append(("exit-loop KVM_RUN p50 overhead < 3 % (kvm_entry guard on)", fmt_pct_spread(rs),
+			  "n/a" if med is None else ("pass" if med < TARGETS["exit_loop_pct"] else "FAIL")))
+	else:
+		t.append(("exit-loop overhead < 3 %", "not measured", "skipped: %s" % why(e, "xsw")))
+	x = foot.get("xsw")
+	if x:
+		t.append(("attach < 150 ms (median)", "%.0f ms" % x["attach_stats"]["median"],
+			  "pass" if x["attach_stats"]["median"] < TARGETS["attach_ms"] else "FAIL"))
+		if x["rss_max_kib"]:
+			t.append(("RSS < 16 MiB (max VmHWM)", "%.1f MiB" % (x["rss_max_kib"] / 1024),
+				  "pass" if x["rss_max_kib"] / 1024 < TARGETS["rss_mib"] else "FAIL"))
+	else:
+		t.append(("attach < 150 ms, RSS < 16 MiB", "not measured", "skipped: xstate-watch did not run"))
+	b = sections.get("burst")
+	row = None
+	if isinstance(b, dict):
+		row = next((r for r in b["rows"] if r["tracer"] == "xsw"
+			    and r["target_rate"] == TARGETS["no_loss_rate"]), None)
+	if row:
+		ok = row["missing"] == 0 and row["lost_reported"] == 0
+		t.append(("no loss at 50 000 events/s", "achieved %.0f/s, missing %d, lost %d" %
+			  (row["achieved_rate"], row["missing"], row["lost_reported"]),
+			  ("pass" if ok else "FAIL") + ("" if row["achieved_rate"] >= 0.95 * 50000
+							  else " (rate not reached)")))
+	else:
+		t.append(("no loss at 50 000 events/s", "not measured", "skipped: %s" % why(b, "xsw")))
+	bt = foot.get("bpftrace")
+	if isinstance(c, dict) and create_step and "xsw" in c["modes"] and "bpftrace" in c["modes"]:
+		rx = ratios(c["runs"], "xsw", lambda r: r["result"].get(create_step, {}).get("p50"))
+		rb = ratios(c["runs"], "bpftrace", lambda r: r["result"].get(create_step, {}).get("p50"))
+		mx, mb = statistics.median(rx), statistics.median(rb)
+		t.append(("lower creation overhead than bpftrace", "%+.1f %% vs %+.1f %%" % (pct(mx), pct(mb)),
+			  "pass" if mx < mb else "FAIL"))
+	else:
+		t.append(("lower overhead than bpftrace", "not measured", "skipped: xstate-watch or bpftrace did not run"))
+	if x and bt:
+		t.append(("faster start than bpftrace", "%.0f ms vs %.0f ms" %
+			  (x["attach_stats"]["median"], bt["attach_stats"]["median"]),
+			  "pass" if x["attach_stats"]["median"] < bt["attach_stats"]["median"] else "FAIL"))
+	else:
+		t.append(("faster start than bpftrace", "not measured", "skipped: xstate-watch or bpftrace did not run"))
+	return t
+
+
+def why(section, tool):
+	if isinstance(section, Skip):
+		return str(section)
+	if isinstance(section, dict):
+		return section.get("skipped", {}).get(tool, "not run")
+	return "not run"
+
+
+def find_tools(build):
+	t = {}
+
+	def exe(key, path, what):
+		if os.access(path, os.X_OK):
+			t[key] = path
+		else:
+			t["why_" + key] = "%s not built (%s; `make -j2 all` at %s)" % (
+				os.path.relpath(path, TOP), what,
+				run_text(["git", "-C", TOP, "log", "-1", "--format=%h"]))
+
+	exe("vl", os.path.join(build, "tools/vcpu-lifecycle/vcpu-lifecycle"), "the lifecycle driver")
+	exe("xsw", os.path.join(build, "tools/xstate-watch/xstate-watch"), "the collector")
+	exe("burst", os.path.join(build, "tools/bench/xsw-burst"), "the burst generator")
+	for key in ("bpftrace", "perf"):
+		p = shutil.which(key)
+		if p:
+			t[key] = p
+		else:
+			t["why_" + key] = "%s not installed (Debian package %s)" % (
+				key, "bpftrace" if key == "bpftrace" else "linux-perf")
+	return t
+
+
+def main():
+	ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+	ap.add_argument("--build", default=os.path.join(TOP, "build"))
+	ap.add_argument("--out", default=None)
+	ap.add_argument("--rounds", type=int, default=7)
+	ap.add_argument("--vms", type=int, default=2)
+	ap.add_argument("--vcpus", type=int, default=2)
+	ap.add_argument("--iterations", type=int, default=200)
+	ap.add_argument("--exits", type=int, default=2000)
+	ap.add_argument("--exit-iterations", type=int, default=50)
+	ap.add_argument("--rates", default="10000,25000,50000,100000,200000,0",
+			help="burst rates, comma-separated; 0 = as fast as possible")
+	ap.add_argument("--burst-seconds", type=int, default=2)
+	ap.add_argument("--only", default="creation,exit_loop,burst")
+	a = ap.parse_args()
+	a.argv = sys.argv[1:]
+	a.rates = [int(x) for x in a.rates.split(",") if x != ""]
+	a.out = a.out or os.path.join(a.build, "bench")
+	if os.geteuid() != 0:
+		sys.exit("bench: needs root (KVM, BPF, perf tracepoints)")
+	os.makedirs(a.out, exist_ok=True)
+	workdir = os.path.join(a.out, "tmp")
+	os.makedirs(workdir, exist_ok=True)
+	if not os.path.ismount("/sys/kernel/tracing"):
+		subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+	os.environ.setdefault("BPFTRACE_MAP_KEYS_MAX", "65536")
+
+	info = machine_info()
+	tools = find_tools(a.build)
+	raw = {"machine": info, "args": a.argv, "tools": tools}
+	sections = {}
+	only = a.only.split(",")
+	for name, fn in (("creation", section_creation), ("exit_loop", section_exit_loop),
+			 ("burst", section_burst)):
+		if name not in only:
+			sections[name] = Skip("not selected (--only %s)" % a.only)
+			continue
+		try:
+			sections[name] = fn(a, tools, workdir, raw)
+		except Skip as e:
+			log("%s skipped: %s" % (name, e))
+			sections[name] = e
+			raw[name] = {"skipped": str(e)}
+	sections["footprint"] = footprint(sections)
+	t = targets(sections, sections["footprint"])
+	raw["targets"] = t
+	text = report(a, info, tools, sections, t)
+	with open(os.path.join(a.out, "report.md"), "w") as f:
+		f.write(text)
+	with open(os.path.join(a.out, "raw.json"), "w") as f:
+		json.dump(raw, f, indent=1, default=str)
+	log("wrote %s and raw.json" % os.path.join(a.out, "report.md"))
+	print(text)
+
+
+if __name__ == "__main__":
+	main()
