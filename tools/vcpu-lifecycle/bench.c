@@ -4,7 +4,8 @@
  *
  * lifecycle: per iteration, --vms VMs with --vcpus vCPUs each are created,
  * given the supported CPUID, run once to their first exit, and destroyed.
- * CLOCK_MONOTONIC is read right around each ioctl (and around the
+ * The caller (main) silences the step log: nothing is printed until the
+ * report. CLOCK_MONOTONIC is read right around each ioctl (and around the
  * munmap+close sequence that destroys a VM), never around printing or
  * guest set-up, so the figures are KVM's cost plus two vDSO calls.
  *
@@ -345,14 +346,12 @@ static int bench_lifecycle(struct vl_ctx *ctx)
 		goto out;
 	}
 
-	vl_log_quiet = true;
 	for (unsigned int it = 0; it < o->iterations && !ret; it++) {
 		for (unsigned int v = 0; v < o->vms && !ret; v++)
 			ret = bench_vm_create(ctx, &vms[v], o->vcpus, sup, st, &failed);
 		for (unsigned int v = 0; v < o->vms; v++)
 			bench_vm_destroy(&vms[v], o->vcpus, ret ? NULL : &st[S_DESTROY]);
 	}
-	vl_log_quiet = false;
 	if (ret) {
 		fprintf(stderr, "vcpu-lifecycle: bench: %s failed: %s (%s)\n", failed,
 			xsw_errno_name(ret), strerror(-ret));
@@ -403,7 +402,6 @@ static int bench_exit_loop(struct vl_ctx *ctx)
 		status = VL_EXIT_FAIL;
 		goto out;
 	}
-	vl_log_quiet = true;
 	for (unsigned int it = 0; it < o->iterations; it++) {
 		unsigned int outs = 0;
 		uint64_t t_start, t0, t1;
@@ -431,14 +429,12 @@ static int bench_exit_loop(struct vl_ctx *ctx)
 		total_ns += now_ns() - t_start;
 		total_exits += outs + halted;
 		if (!halted || outs != o->exits) {
-			vl_log_quiet = false;
 			vl_expect(false, "iteration %u: %u PIO exits then HLT (got %u exits, %s)",
 				  it, o->exits, outs, halted ? "halted" : "no HLT");
 			status = VL_EXIT_FAIL;
 			goto out;
 		}
 	}
-	vl_log_quiet = false;
 
 	head = json_pack("{s:s, s:i, s:i, s:s, s:I, s:I, s:I}", "bench", "exit-loop",
 			 "exits", o->exits, "iterations", o->iterations, "unit", "ns",
@@ -453,7 +449,6 @@ static int bench_exit_loop(struct vl_ctx *ctx)
 		status = VL_EXIT_FAIL;
 	json_decref(head);
 out:
-	vl_log_quiet = false;
 	vl_vcpu_destroy(&vcpu);
 	vl_vm_destroy(&vm);
 	free(sup);

@@ -303,8 +303,11 @@ out:
 		if (status == VL_EXIT_PASS)
 			printf("PASS %s\n", s->name);
 		else if (status == VL_EXIT_FAIL)
-			printf("FAIL %s: %u expectation(s) failed%s\n", s->name, vl_failures(),
-			       vl_failures() ? "" : ", KVM could not be used");
+			if (vl_failures())
+				printf("FAIL %s: %u expectation(s) failed\n", s->name, vl_failures());
+			else
+				printf("FAIL %s: KVM could not be used (see the error above)\n",
+				       s->name);
 		else if (status == VL_EXIT_USAGE)
 			printf("ERROR %s: bad input (see above)\n", s->name);
 	}
