@@ -26,8 +26,14 @@ typedef void (*xsw_event_fn)(const struct xsw_event *ev, void *arg);
 struct xsw_probe_opts {
 	uint32_t pid_filter;	/* 0: every process; else only this tgid ... */
 	bool follow_children;	/* ... and its descendants (run -- CMD) */
-	bool kvm_entry_guard;	/* emit kvm_entry events only on change (default on) */
-	unsigned int ringbuf_kib;	/* ring buffer size, 0 = default */
+	/*
+	 * Emit kvm_entry events only on change. Set it to true: a zeroed opts
+	 * has it off, which emits an event on EVERY VM entry (only for
+	 * measuring what the guard saves).
+	 */
+	bool kvm_entry_guard;
+	unsigned int ringbuf_kib;	/* ring buffer size, 0 = default (1 MiB) */
+	bool verbose;		/* libbpf's log to stderr (else kept for errors) */
 };
 
 struct xsw_probe;
@@ -39,10 +45,16 @@ struct xsw_probe_tier_ops {
 	int (*available)(struct xsw_err *err);
 	int (*open)(struct xsw_probe **p, const struct xsw_probe_opts *opts,
 		    xsw_event_fn fn, void *arg, struct xsw_err *err);
-	/* Deliver pending events through fn; wait up to @timeout_ms. */
+	/*
+	 * Deliver pending events through fn; wait up to @timeout_ms. Events
+	 * the BPF side dropped since the last call arrive as one XSW_EV_LOST
+	 * event (lost.count = how many). Returns the number of events
+	 * delivered, or -errno.
+	 */
 	int (*poll)(struct xsw_probe *p, int timeout_ms);
 	/* Events the BPF side could not deliver so far (ring buffer full). */
 	uint64_t (*lost)(struct xsw_probe *p);
+	/* Detach and free; events still queued are dropped: poll(p, 0) first. */
 	void (*close)(struct xsw_probe *p);
 };
 
@@ -62,7 +74,12 @@ int xsw_tier_from_name(const char *name, enum xsw_tier *tier);	/* "auto" too */
 const struct xsw_probe_tier_ops *xsw_tier_choose(enum xsw_tier want, char *why,
 						 size_t why_len, struct xsw_err *err);
 
-/* Environment checks shared by every tier (root/CAP_BPF, BTF, tracefs, KVM). */
+/*
+ * Environment checks shared by every tier (root/CAP_BPF, BTF, tracefs, KVM).
+ * Mounts tracefs when it is not mounted. Returns 0 or -errno with the
+ * problem in @err; on success @err->msg may still hold a note for the user
+ * (err->code 0, e.g. "tracefs was not mounted: mounted it at ...").
+ */
 int xsw_probe_check_env(struct xsw_err *err);
 
 #endif /* XSW_PROBE_H */

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * CO-RE readers shared by the probe tiers: the task's struct fpu and its
+ * guest permission, a guest fpstate, a vCPU's guest FPU container, an fd's
+ * struct file and what kind of KVM file it is, and leaf 0xD of a CPUID
+ * table. Include after vmlinux.h, bpf_helpers.h, bpf_core_read.h and
+ * xsw_event.h.
+ *
+ * Every place that depends on the kernel version is handled by CO-RE (a
+ * field-existence or type-size relocation resolved at load time against
+ * the running kernel's BTF), and says which kernel change it bridges.
+ */
+#ifndef XSW_CORE_H
+#define XSW_CORE_H
+
+/* include/uapi/linux/kvm.h */
+#define XSW_KVMIO			0xAE
+#define XSW_KVM_CREATE_VM		0x0000AE01u	/* _IO(KVMIO, 0x01) */
+#define XSW_KVM_GET_SUPPORTED_CPUID	0xC008AE05u	/* _IOWR(KVMIO, 0x05, struct kvm_cpuid2) */
+#define XSW_KVM_CREATE_VCPU		0x0000AE41u	/* _IO(KVMIO, 0x41) */
+#define XSW_KVM_SET_CPUID2		0x4008AE90u	/* _IOW(KVMIO, 0x90, struct kvm_cpuid2) */
+#define XSW_KVM_MAX_CPUID_ENTRIES	256		/* arch/x86/include/asm/kvm_host.h */
+
+/* arch/x86/include/uapi/asm/prctl.h */
+#define XSW_ARCH_GET_XCOMP_PERM		0x1022
+#define XSW_ARCH_REQ_XCOMP_PERM		0x1023
+#define XSW_ARCH_GET_XCOMP_GUEST_PERM	0x1024
+#define XSW_ARCH_REQ_XCOMP_GUEST_PERM	0x1025
+
+/* arch/x86/include/asm/fpu/types.h: bit 63 of fpu_state_perm::__state_perm */
+#define XSW_FPU_GUEST_PERM_LOCKED	(1ULL << 63)
+
+/* /dev/kvm is misc device KVM_MINOR (232); kernel dev_t is major << 20 | minor */
+#define XSW_MISC_MAJOR			10
+#define XSW_KVM_MINOR			232
+#define XSW_KDEV(ma, mi)		(((ma) << 20) | (mi))
+
+enum xsw_kvm_file {
+	XSW_FILE_OTHER = 0,
+	XSW_FILE_SYSTEM,	/* /dev/kvm */
+	XSW_FILE_VM,		/* anon inode "kvm-vm": private_data is struct kvm * */
+	XSW_FILE_VCPU,		/* anon inode "kvm-vcpu:N": private_data is struct kvm_vcpu * */
+};
+
+/*
+ * Up to v6.15 the task's FPU was embedded at the end of the task:
+ * task->thread.fpu. "x86/fpu: Make task_struct::thread constant size"
+ * (Ingo Molnar, April 2025, tip x86/merge for the v6.16 merge window; its
+ * tip hash changed across rebases, so none is quoted here) moved it right
+ * after struct task_struct: x86_task_fpu(task) == (void *)task +
+ * sizeof(*task). The ___pre_x86_task_fpu flavor matches the old layout;
+ * bpf_core_field_exists() picks the layout of the running kernel, and
+ * bpf_core_type_size() gives the running kernel's sizeof(struct task_struct).
+ */
+struct thread_struct___pre_x86_task_fpu {
+	struct fpu fpu;
+} __attribute__((preserve_access_index));
+
+struct task_struct___pre_x86_task_fpu {
+	struct thread_struct___pre_x86_task_fpu thread;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct fpu *xsw_task_fpu(struct task_struct *task)
+{
+	struct task_struct___pre_x86_task_fpu *old = (void *)task;
+
+	if (bpf_core_field_exists(old->thread.fpu))
+		return (struct fpu *)((char *)task +
+				      bpf_core_field_offset(old->thread.fpu));
+	return (struct fpu *)((char *)task + bpf_core_type_size(struct task_struct));
+}
+
+/*
+ * The process's guest (@guest) or host permission, from the thread-group
+ * leader's struct fpu, where fpu_xstate_prctl() and fpu_lock_guest_permissions()
+ * keep it.
+ */
+static __always_inline void xsw_read_perm(struct task_struct *task, bool guest,
+					  struct xsw_perm *out)
+{
+	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	struct fpu *fpu;
+	struct fpu_state_perm *perm;
+	__u64 mask = 0;
+
+	if (!leader)
+		return;
+	fpu = xsw_task_fpu(leader);
+	perm = guest ? &fpu->guest_perm : &fpu->perm;
+	if (bpf_core_read(&mask, sizeof(mask), &perm->__state_perm))
+		return;
+	bpf_core_read(&out->size, sizeof(out->size), &perm->__state_size);
+	bpf_core_read(&out->user_size, sizeof(out->user_size), &perm->__user_state_size);
+	out->perm = mask & ~XSW_FPU_GUEST_PERM_LOCKED;
+	out->locked = !!(mask & XSW_FPU_GUEST_PERM_LOCKED);
+	out->valid = 1;
+}
+
+static __always_inline void xsw_read_fpstate(struct fpstate *fps, struct xsw_fpstate *out)
+{
+	if (!fps)
+		return;
+	out->size = BPF_CORE_READ(fps, size);
+	out->user_size = BPF_CORE_READ(fps, user_size);
+	out->xfeatures = BPF_CORE_READ(fps, xfeatures);
+	out->user_xfeatures = BPF_CORE_READ(fps, user_xfeatures);
+	out->xfd = BPF_CORE_READ(fps, xfd);
+	out->is_guest = BPF_CORE_READ_BITFIELD_PROBED(fps, is_guest);
+	out->in_use = BPF_CORE_READ_BITFIELD_PROBED(fps, in_use);
+	out->valid = 1;
+}
+
+/*
+ * struct fpu_guest had "u64 perm" (the guest's permitted xfeatures, copied
+ * from the process's guest_perm at vCPU creation) until "x86/fpu: Drop @perm
+ * from guest pseudo FPU container" (Chao Gao, tip x86/fpu 32d5fa804dc9,
+ * merged for v6.16) removed it. 0 where the running kernel lacks it.
+ */
+struct fpu_guest___with_perm {
+	__u64 perm;
+} __attribute__((preserve_access_index));
+
+/* vcpu_create / perm_sync / vcpu_destroy payload (not guest_perm: the caller's task). */
+static __always_inline void xsw_read_vcpu_fpu(struct kvm_vcpu *vcpu, struct xsw_ev_vcpu *out)
+{
+	struct fpu_guest *gfpu = &vcpu->arch.guest_fpu;
+	struct fpu_guest___with_perm *gfpu_perm = (void *)gfpu;
+
+	xsw_read_fpstate(BPF_CORE_READ(gfpu, fpstate), &out->fps);
+	out->fpu_guest_xfeatures = BPF_CORE_READ(gfpu, xfeatures);
+	out->uabi_size = BPF_CORE_READ(gfpu, uabi_size);
+	if (bpf_core_field_exists(gfpu_perm->perm))
+		out->fpu_guest_perm = BPF_CORE_READ(gfpu_perm, perm);
+}
+
+/* fd -> struct file of @task (NULL when out of range or not open). */
+static __always_inline struct file *xsw_fd_file(struct task_struct *task, long fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *file = NULL;
+	unsigned int max_fds;
+
+	if (!fdt || fd < 0)
+		return NULL;
+	max_fds = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned long)fd >= max_fds)
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	return file;
+}
+
+/*
+ * Which KVM object @file is. VM and vCPU fds are anonymous inodes named by
+ * kvm_dev_ioctl_create_vm() ("kvm-vm") and create_vcpu_fd() ("kvm-vcpu:%d");
+ * /dev/kvm is recognised by its device number, not its name.
+ */
+static __always_inline enum xsw_kvm_file xsw_kvm_file_kind(struct file *file)
+{
+	const unsigned char *name;
+	char buf[10] = {};
+	__u32 rdev;
+
+	if (!file)
+		return XSW_FILE_OTHER;
+	name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	if (bpf_probe_read_kernel_str(buf, sizeof(buf), name) < 0)
+		return XSW_FILE_OTHER;
+	if (buf[0] == 'k' && buf[1] == 'v' && buf[2] == 'm' && buf[3] == '-') {
+		if (buf[4] == 'v' && buf[5] == 'm' && buf[6] == '\0')
+			return XSW_FILE_VM;
+		if (buf[4] == 'v' && buf[5] == 'c' && buf[6] == 'p' && buf[7] == 'u' &&
+		    buf[8] == ':')
+			return XSW_FILE_VCPU;
+		return XSW_FILE_OTHER;
+	}
+	rdev = BPF_CORE_READ(file, f_inode, i_rdev);
+	if (rdev == XSW_KDEV(XSW_MISC_MAJOR, XSW_KVM_MINOR))
+		return XSW_FILE_SYSTEM;
+	return XSW_FILE_OTHER;
+}
+
+/* Leaf 0xD.0, 0xD.1 and 7.0 EDX of a CPUID table, entry by entry. */
+static __always_inline void xsw_cpuid_note(struct xsw_cpuid_xsave *c, __u32 function,
+					   __u32 index, __u32 eax, __u32 ebx, __u32 ecx,
+					   __u32 edx)
+{
+	if (function == 0xd && index == 0) {
+		c->xcr0 = ((__u64)edx << 32) | eax;
+		c->size_std = ebx;
+		c->size_max = ecx;
+		c->has_leaf_d = 1;
+	} else if (function == 0xd && index == 1) {
+		c->xss = ((__u64)edx << 32) | ecx;
+		c->size_compacted = ebx;
+	} else if (function == 7 && index == 0) {
+		c->leaf7_edx = edx;
+	}
+}
+
+#endif /* XSW_CORE_H */

@@ -1,0 +1,707 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The `syscall` probe tier: what a stock, locked-down kernel allows (syscall
+ * tracepoints, tp_btf, no kprobes/fentry). It sees the VMM's side of the
+ * guest FPU lifecycle and reads the kernel's state through the fds involved:
+ *
+ *   ioctl(KVM_CREATE_VM / KVM_GET_SUPPORTED_CPUID / KVM_CREATE_VCPU /
+ *         KVM_SET_CPUID2)           syscalls:sys_{enter,exit}_ioctl
+ *   arch_prctl(ARCH_{REQ,GET}_XCOMP_{,GUEST_}PERM)
+ *                                   syscalls:sys_{enter,exit}_arch_prctl
+ *   first VM entry, XCR0/fpstate change   tp_btf/kvm_entry, per-vCPU guard
+ *   VM teardown                     close() of the process's last fd of a VM
+ *   process exit                    sched:sched_process_exit (group dead)
+ *   pid filter with children        tp_btf/sched_process_fork
+ *
+ * KVM_RUN is deliberately not traced through ioctl: it is the hottest KVM
+ * ioctl; kvm_entry with the guard below costs one hash lookup per entry and
+ * only emits on change.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+
+#include "xsw_event.h"
+#include "xsw_core.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Set by the loader before load (rodata). */
+const volatile __u32 targ_tgid = 0;		/* 0: every process */
+const volatile bool follow_children = false;	/* ... and its descendants */
+const volatile bool kvm_entry_guard = true;	/* kvm_entry: emit on change only */
+
+/* Size set by the loader (struct xsw_probe_opts::ringbuf_kib). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} events SEC(".maps");
+
+/* Events that did not fit in the ring buffer; summed by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+enum xsw_inflight_kind {
+	XSW_INFLIGHT_IOCTL = 1,
+	XSW_INFLIGHT_PRCTL,
+};
+
+/* A traced syscall between its enter and exit tracepoints, by thread id. */
+struct xsw_inflight {
+	__u64 ts;
+	__u64 arg;		/* ioctl arg / arch_prctl arg2 */
+	__s64 fd;
+	__u32 cmd;		/* ioctl cmd / arch_prctl option */
+	__u32 kind;		/* enum xsw_inflight_kind */
+	struct xsw_perm perm_before;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct xsw_inflight);
+} inflight SEC(".maps");
+
+/* follow_children: tgids descending from targ_tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} followed SEC(".maps");
+
+/* Processes with KVM state (a VM, a vCPU, an FPU permission call). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u8);
+} kvm_procs SEC(".maps");
+
+struct xsw_vm_state {
+	__u32 tgid;
+	__s32 fds;		/* VM fd + vCPU fds the process holds (see close) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);	/* struct kvm * */
+	__type(value, struct xsw_vm_state);
+} vms SEC(".maps");
+
+/* Per-vCPU state, including the kvm_entry guard. */
+struct xsw_vcpu_state {
+	__u64 vm;
+	__u64 xcr0;		/* guard: last guest xcr0 seen at entry */
+	__u64 supported_xcr0;	/* guard: last guest_supported_xcr0 */
+	__u64 fpstate;		/* guard: last fpstate pointer */
+	__u32 fpstate_size;	/* guard: last fpstate->size */
+	__u32 tgid;
+	__s32 vcpu_id;
+	__u32 cpuid_gen;	/* KVM_SET_CPUID2 calls seen */
+	__u8 entered;		/* kvm_entry seen */
+	__u8 created_seen;	/* KVM_CREATE_VCPU seen: cpuid_gen is exact */
+	__u8 pad[6];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);	/* struct kvm_vcpu * */
+	__type(value, struct xsw_vcpu_state);
+} vcpus SEC(".maps");
+
+static __always_inline bool tgid_wanted(__u32 tgid)
+{
+	if (!targ_tgid || tgid == targ_tgid)
+		return true;
+	if (!follow_children)
+		return false;
+	return bpf_map_lookup_elem(&followed, &tgid) != NULL;
+}
+
+static __always_inline void mark_kvm_proc(__u32 tgid)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&kvm_procs, &tgid, &one, BPF_ANY);
+}
+
+/*
+ * Reserve a zeroed event with its common fields. A full ring buffer is
+ * counted, never silent: the loader turns the count into a `lost` event.
+ */
+static __always_inline struct xsw_event *ev_reserve(__u32 type, __u64 vm, __s32 vcpu_id,
+						    __s32 ret, __u64 duration_ns)
+{
+	struct xsw_event *ev;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 zero = 0;
+
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		__u64 *d = bpf_map_lookup_elem(&drops, &zero);
+
+		if (d)
+			*d += 1;
+		return NULL;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->type = type;
+	ev->source = XSW_SRC_SYSCALL;
+	ev->pid = id >> 32;
+	ev->tid = (__u32)id;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ev->vm = vm;
+	ev->vcpu_id = vcpu_id;
+	ev->ret = ret;
+	ev->duration_ns = duration_ns;
+	return ev;
+}
+
+static __always_inline void *file_private(struct file *file)
+{
+	return file ? BPF_CORE_READ(file, private_data) : NULL;
+}
+
+/* --- CPUID tables in the VMM's memory (struct kvm_cpuid2) ---------------- */
+
+struct cpuid_scan {
+	const struct kvm_cpuid_entry2 *entries;	/* user pointer */
+	__u32 nent;
+	struct xsw_cpuid_xsave c;
+};
+
+static long cpuid_scan_one(__u32 i, struct cpuid_scan *s)
+{
+	struct kvm_cpuid_entry2 e;
+
+	if (i >= s->nent)
+		return 1;
+	if (bpf_probe_read_user(&e, sizeof(e), &s->entries[i]))
+		return 1;
+	xsw_cpuid_note(&s->c, e.function, e.index, e.eax, e.ebx, e.ecx, e.edx);
+	return 0;
+}
+
+/* Leaf 0xD and 7.0 EDX of the table at user address @ubuf; returns nent. */
+static __always_inline __u32 read_user_cpuid(__u64 ubuf, struct xsw_cpuid_xsave *out)
+{
+	struct kvm_cpuid2 *t = (void *)ubuf;
+	struct cpuid_scan s = {};
+
+	if (bpf_probe_read_user(&s.nent, sizeof(s.nent), &t->nent))
+		return 0;
+	s.entries = t->entries;
+	bpf_loop(s.nent < XSW_KVM_MAX_CPUID_ENTRIES ? s.nent : XSW_KVM_MAX_CPUID_ENTRIES,
+		 cpuid_scan_one, &s, 0);
+	*out = s.c;
+	return s.nent;
+}
+
+/* --- teardown ------------------------------------------------------------- */
+
+struct teardown {
+	__u64 vm;		/* match vCPUs of this VM, or ... */
+	__u32 tgid;		/* ... (vm == 0) of this process */
+	__u32 count;
+};
+
+static __always_inline void emit_vcpu_destroy(struct kvm_vcpu *vcpu,
+					      const struct xsw_vcpu_state *st)
+{
+	struct xsw_event *ev;
+
+	ev = ev_reserve(XSW_EV_VCPU_DESTROY, st->vm, st->vcpu_id, 0, 0);
+	if (!ev)
+		return;
+	/* The vCPU is still allocated: its VM goes away after this close/exit. */
+	xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
+	xsw_read_perm((struct task_struct *)bpf_get_current_task(), true, &ev->vcpu.guest_perm);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static long vcpu_teardown_cb(struct bpf_map *map, __u64 *key, struct xsw_vcpu_state *st,
+			     struct teardown *td)
+{
+	if (td->vm ? st->vm != td->vm : st->tgid != td->tgid)
+		return 0;
+	emit_vcpu_destroy((struct kvm_vcpu *)*key, st);
+	bpf_map_delete_elem(map, key);
+	td->count++;
+	return 0;
+}
+
+static __always_inline void emit_vm_destroy(__u64 vm)
+{
+	struct xsw_event *ev = ev_reserve(XSW_EV_VM_DESTROY, vm, -1, 0, 0);
+
+	if (ev)
+		bpf_ringbuf_submit(ev, 0);
+}
+
+static long vm_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
+		       struct teardown *td)
+{
+	if (st->tgid != td->tgid)
+		return 0;
+	emit_vm_destroy(*key);
+	bpf_map_delete_elem(map, key);
+	td->count++;
+	return 0;
+}
+
+/* Track a VM the process holds @fds fds of (created while we watched: 1). */
+static __always_inline void vm_track(__u64 vm, __u32 tgid, __s32 fds_if_new)
+{
+	struct xsw_vm_state st = { .tgid = tgid, .fds = fds_if_new };
+
+	bpf_map_update_elem(&vms, &vm, &st, BPF_NOEXIST);
+}
+
+/* --- ioctl ---------------------------------------------------------------- */
+
+SEC("tracepoint/syscalls/sys_enter_ioctl")
+int xsw_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 cmd = (__u32)ctx->args[1];
+	struct xsw_inflight in = {};
+	__u64 id;
+	__u32 tid;
+
+	/* Every ioctl of the system comes here: reject non-KVM ones first. */
+	if (((cmd >> 8) & 0xff) != XSW_KVMIO)
+		return 0;
+	if (cmd != XSW_KVM_CREATE_VM && cmd != XSW_KVM_GET_SUPPORTED_CPUID &&
+	    cmd != XSW_KVM_CREATE_VCPU && cmd != XSW_KVM_SET_CPUID2)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	if (!tgid_wanted(id >> 32))
+		return 0;
+	tid = (__u32)id;
+	in.ts = bpf_ktime_get_ns();
+	in.fd = (int)ctx->args[0];
+	in.cmd = cmd;
+	in.arg = ctx->args[2];
+	in.kind = XSW_INFLIGHT_IOCTL;
+	if (cmd == XSW_KVM_CREATE_VCPU)	/* to tell whether this call locks it */
+		xsw_read_perm((struct task_struct *)bpf_get_current_task(), true,
+			      &in.perm_before);
+	bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int on_create_vm(struct task_struct *task, const struct xsw_inflight *in,
+					long ret, __u64 dur)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct xsw_event *ev;
+	__u64 vm = 0;
+
+	if (ret >= 0) {
+		struct file *f = xsw_fd_file(task, ret);
+
+		if (xsw_kvm_file_kind(f) == XSW_FILE_VM)
+			vm = (__u64)file_private(f);
+		if (vm)
+			vm_track(vm, tgid, 1);
+	}
+	mark_kvm_proc(tgid);
+	ev = ev_reserve(XSW_EV_VM_CREATE, vm, -1, ret < 0 ? ret : 0, dur);
+	if (!ev)
+		return 0;
+	ev->vm_create.type = in->arg;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+static __always_inline int on_supported_cpuid(struct task_struct *task,
+					      const struct xsw_inflight *in,
+					      enum xsw_kvm_file kind, struct file *file,
+					      long ret, __u64 dur)
+{
+	struct xsw_event *ev;
+	__u64 vm = kind == XSW_FILE_VM ? (__u64)file_private(file) : 0;
+
+	ev = ev_reserve(XSW_EV_SUPPORTED_CPUID, vm, -1, ret < 0 ? ret : 0, dur);
+	if (!ev)
+		return 0;
+	ev->supported.system = kind == XSW_FILE_SYSTEM;
+	/* On E2BIG the kernel wrote back only the nent it needs. */
+	if (ret == 0)
+		ev->supported.nent = read_user_cpuid(in->arg, &ev->supported.cpuid);
+	else
+		bpf_probe_read_user(&ev->supported.nent, sizeof(__u32), (void *)in->arg);
+	xsw_read_perm(task, true, &ev->supported.guest_perm);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+static __always_inline int on_create_vcpu(struct task_struct *task, const struct xsw_inflight *in,
+					  struct file *vm_file, long ret, __u64 dur)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 vm = (__u64)file_private(vm_file);
+	struct kvm_vcpu *vcpu = NULL;
+	struct xsw_event *ev;
+	__s32 vcpu_id = (__s32)in->arg;
+	struct xsw_perm after = {};
+
+	if (ret >= 0) {
+		struct file *f = xsw_fd_file(task, ret);
+
+		if (xsw_kvm_file_kind(f) == XSW_FILE_VCPU)
+			vcpu = file_private(f);
+	}
+	if (vcpu) {
+		struct xsw_vcpu_state st = {
+			.vm = vm, .tgid = tgid, .created_seen = 1,
+		};
+		struct xsw_vm_state *vs;
+		__u64 key = (__u64)vcpu;
+
+		vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+		st.vcpu_id = vcpu_id;
+		bpf_map_update_elem(&vcpus, &key, &st, BPF_ANY);
+		/* A VM created before we started: its own fd plus this vCPU's. */
+		vm_track(vm, tgid, 1);
+		vs = bpf_map_lookup_elem(&vms, &vm);
+		if (vs)
+			__sync_fetch_and_add(&vs->fds, 1);
+	}
+	mark_kvm_proc(tgid);
+	xsw_read_perm(task, true, &after);
+
+	ev = ev_reserve(XSW_EV_VCPU_CREATE, vm, vcpu_id, ret < 0 ? ret : 0, dur);
+	if (ev) {
+		if (vcpu)
+			xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
+		ev->vcpu.guest_perm = after;
+		bpf_ringbuf_submit(ev, 0);
+	}
+	if (!vcpu)
+		return 0;
+	/*
+	 * fpu_alloc_guest_fpstate() copies the process's guest permission into
+	 * the vCPU and locks it (fpu_lock_guest_permissions()); this tier sees
+	 * that only as the permission before and after the ioctl.
+	 */
+	ev = ev_reserve(XSW_EV_PERM_SYNC, vm, vcpu_id, 0, dur);
+	if (ev) {
+		xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
+		ev->vcpu.guest_perm = after;
+		ev->vcpu.locked_now = in->perm_before.valid && !in->perm_before.locked &&
+				      after.locked;
+		bpf_ringbuf_submit(ev, 0);
+	}
+	return 0;
+}
+
+static __always_inline int on_set_cpuid(struct task_struct *task, const struct xsw_inflight *in,
+					struct file *vcpu_file, long ret, __u64 dur)
+{
+	struct kvm_vcpu *vcpu = file_private(vcpu_file);
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct xsw_vcpu_state *st;
+	struct xsw_event *ev;
+	__u64 key = (__u64)vcpu, vm;
+	__s32 vcpu_id;
+	__u32 gen = 0;
+
+	if (!vcpu)
+		return 0;
+	vm = (__u64)BPF_CORE_READ(vcpu, kvm);
+	vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+	st = bpf_map_lookup_elem(&vcpus, &key);
+	if (st) {
+		gen = __sync_fetch_and_add(&st->cpuid_gen, 1) + 1;
+		if (!st->created_seen)
+			gen = 0;
+	} else {
+		/* Created before we started: its generation is unknown (0). */
+		struct xsw_vcpu_state nst = {
+			.vm = vm, .tgid = tgid, .vcpu_id = vcpu_id, .cpuid_gen = 1,
+		};
+
+		bpf_map_update_elem(&vcpus, &key, &nst, BPF_NOEXIST);
+		vm_track(vm, tgid, 2);
+		mark_kvm_proc(tgid);
+	}
+
+	ev = ev_reserve(XSW_EV_SET_CPUID, vm, vcpu_id, ret < 0 ? ret : 0, dur);
+	if (!ev)
+		return 0;
+	ev->set_cpuid.generation = gen;
+	/* What the VMM passed (KVM keeps a copy, but patches 0xD EBX at runtime). */
+	ev->set_cpuid.nent = read_user_cpuid(in->arg, &ev->set_cpuid.cpuid);
+	ev->set_cpuid.guest_supported_xcr0 = BPF_CORE_READ(vcpu, arch.guest_supported_xcr0);
+	ev->set_cpuid.guest_supported_xss = BPF_CORE_READ(vcpu, arch.guest_supported_xss);
+	xsw_read_perm(task, true, &ev->set_cpuid.guest_perm);
+	xsw_read_fpstate(BPF_CORE_READ(vcpu, arch.guest_fpu.fpstate), &ev->set_cpuid.fps);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_ioctl")
+int xsw_ioctl_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct task_struct *task;
+	struct xsw_inflight *inp, in;
+	enum xsw_kvm_file kind;
+	struct file *file;
+	__u64 dur;
+	long ret;
+
+	inp = bpf_map_lookup_elem(&inflight, &tid);
+	if (!inp)
+		return 0;
+	in = *inp;
+	bpf_map_delete_elem(&inflight, &tid);
+	if (in.kind != XSW_INFLIGHT_IOCTL)
+		return 0;
+	ret = ctx->ret;
+	dur = bpf_ktime_get_ns() - in.ts;
+	task = (struct task_struct *)bpf_get_current_task();
+	file = xsw_fd_file(task, in.fd);
+	kind = xsw_kvm_file_kind(file);
+
+	switch (in.cmd) {
+	case XSW_KVM_CREATE_VM:
+		if (kind == XSW_FILE_SYSTEM)
+			return on_create_vm(task, &in, ret, dur);
+		break;
+	case XSW_KVM_GET_SUPPORTED_CPUID:
+		if (kind == XSW_FILE_SYSTEM || kind == XSW_FILE_VM)
+			return on_supported_cpuid(task, &in, kind, file, ret, dur);
+		break;
+	case XSW_KVM_CREATE_VCPU:
+		if (kind == XSW_FILE_VM)
+			return on_create_vcpu(task, &in, file, ret, dur);
+		break;
+	case XSW_KVM_SET_CPUID2:
+		if (kind == XSW_FILE_VCPU)
+			return on_set_cpuid(task, &in, file, ret, dur);
+		break;
+	}
+	return 0;
+}
+
+/* --- arch_prctl ----------------------------------------------------------- */
+
+static __always_inline bool option_is_guest(__u32 option)
+{
+	return option == XSW_ARCH_GET_XCOMP_GUEST_PERM ||
+	       option == XSW_ARCH_REQ_XCOMP_GUEST_PERM;
+}
+
+SEC("tracepoint/syscalls/sys_enter_arch_prctl")
+int xsw_prctl_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 option = (__u32)ctx->args[0];
+	struct xsw_inflight in = {};
+	__u64 id;
+	__u32 tid;
+
+	if (option < XSW_ARCH_GET_XCOMP_PERM || option > XSW_ARCH_REQ_XCOMP_GUEST_PERM)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	if (!tgid_wanted(id >> 32))
+		return 0;
+	tid = (__u32)id;
+	in.ts = bpf_ktime_get_ns();
+	in.cmd = option;
+	in.arg = ctx->args[1];
+	in.kind = XSW_INFLIGHT_PRCTL;
+	xsw_read_perm((struct task_struct *)bpf_get_current_task(), option_is_guest(option),
+		      &in.perm_before);
+	bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_arch_prctl")
+int xsw_prctl_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct xsw_inflight *inp, in;
+	struct xsw_event *ev;
+	bool request;
+	long ret;
+
+	inp = bpf_map_lookup_elem(&inflight, &tid);
+	if (!inp)
+		return 0;
+	in = *inp;
+	bpf_map_delete_elem(&inflight, &tid);
+	if (in.kind != XSW_INFLIGHT_PRCTL)
+		return 0;
+	ret = ctx->ret;
+	mark_kvm_proc(id >> 32);
+	request = in.cmd == XSW_ARCH_REQ_XCOMP_PERM || in.cmd == XSW_ARCH_REQ_XCOMP_GUEST_PERM;
+	ev = ev_reserve(XSW_EV_PERM_REQUEST, 0, -1, ret < 0 ? ret : 0,
+			bpf_ktime_get_ns() - in.ts);
+	if (!ev)
+		return 0;
+	ev->perm.option = in.cmd;
+	ev->perm.guest = option_is_guest(in.cmd);
+	ev->perm.request = request;
+	ev->perm.arg = request ? in.arg : 0;	/* GET: arg2 is a user pointer */
+	ev->perm.before = in.perm_before;
+	xsw_read_perm((struct task_struct *)bpf_get_current_task(), ev->perm.guest,
+		      &ev->perm.after);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/* --- close: the process's last fd of a VM --------------------------------- */
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *task;
+	struct xsw_vm_state *vs;
+	struct teardown td = {};
+	enum xsw_kvm_file kind;
+	struct file *file;
+	__u64 vm;
+
+	/* close() is hot too: only processes known to hold KVM fds go on. */
+	if (!bpf_map_lookup_elem(&kvm_procs, &tgid))
+		return 0;
+	task = (struct task_struct *)bpf_get_current_task();
+	file = xsw_fd_file(task, (int)ctx->args[0]);
+	kind = xsw_kvm_file_kind(file);
+	if (kind == XSW_FILE_VM)
+		vm = (__u64)file_private(file);
+	else if (kind == XSW_FILE_VCPU)
+		vm = (__u64)BPF_CORE_READ((struct kvm_vcpu *)file_private(file), kvm);
+	else
+		return 0;
+	vs = bpf_map_lookup_elem(&vms, &vm);
+	if (!vs || __sync_fetch_and_add(&vs->fds, -1) > 1)
+		return 0;
+	td.vm = vm;
+	bpf_for_each_map_elem(&vcpus, vcpu_teardown_cb, &td, 0);
+	emit_vm_destroy(vm);
+	bpf_map_delete_elem(&vms, &vm);
+	return 0;
+}
+
+/* --- process exit and fork ------------------------------------------------ */
+
+SEC("tracepoint/sched/sched_process_exit")
+int xsw_process_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct teardown td = { .tgid = tgid };
+	struct xsw_event *ev;
+
+	/* do_exit() decremented signal->live before this tracepoint. */
+	if (BPF_CORE_READ(task, signal, live.counter) != 0)
+		return 0;
+	if (follow_children && tgid != targ_tgid)
+		bpf_map_delete_elem(&followed, &tgid);
+	if (!bpf_map_lookup_elem(&kvm_procs, &tgid))
+		return 0;
+	/* Files are closed after this tracepoint: the vCPUs are still there. */
+	bpf_for_each_map_elem(&vcpus, vcpu_teardown_cb, &td, 0);
+	bpf_for_each_map_elem(&vms, vm_exit_cb, &td, 0);
+	bpf_map_delete_elem(&kvm_procs, &tgid);
+	ev = ev_reserve(XSW_EV_PROCESS_EXIT, 0, -1, 0, 0);
+	if (!ev)
+		return 0;
+	ev->exit.exit_code = BPF_CORE_READ(task, exit_code);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(xsw_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid, ctgid;
+	__u8 one = 1;
+
+	if (!targ_tgid || !follow_children)
+		return 0;
+	ctgid = child->tgid;
+	if (child->pid != ctgid)	/* a new thread, not a new process */
+		return 0;
+	ptgid = parent->tgid;
+	if (ptgid != targ_tgid && !bpf_map_lookup_elem(&followed, &ptgid))
+		return 0;
+	bpf_map_update_elem(&followed, &ctgid, &one, BPF_ANY);
+	return 0;
+}
+
+/* --- VM entry ------------------------------------------------------------- */
+
+/*
+ * Runs on every VM entry of every vCPU: one hash lookup and four loads, and
+ * an event only on the first entry or when the guest's XCR0, its supported
+ * XCR0 or the fpstate (pointer or size) changed.
+ */
+SEC("tp_btf/kvm_entry")
+int BPF_PROG(xsw_kvm_entry, struct kvm_vcpu *vcpu)
+{
+	__u64 key = (__u64)vcpu;
+	struct xsw_vcpu_state *st = bpf_map_lookup_elem(&vcpus, &key);
+	struct fpstate *fps = vcpu->arch.guest_fpu.fpstate;
+	__u64 xcr0 = vcpu->arch.xcr0;
+	__u64 supported = vcpu->arch.guest_supported_xcr0;
+	__u32 size = fps ? fps->size : 0;
+	struct xsw_event *ev;
+	__u32 type;
+
+	if (st) {
+		if (kvm_entry_guard && st->entered && st->xcr0 == xcr0 &&
+		    st->supported_xcr0 == supported && st->fpstate == (__u64)fps &&
+		    st->fpstate_size == size)
+			return 0;
+		type = st->entered ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
+		if (!st->entered && !st->created_seen && vcpu->stat.exits)
+			type = XSW_EV_XCR0_CHANGE;
+	} else {
+		/* A vCPU created before we started (or of a filtered-out process). */
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		struct xsw_vcpu_state nst = {
+			.vm = (__u64)vcpu->kvm, .tgid = tgid, .vcpu_id = vcpu->vcpu_id,
+		};
+
+		if (!tgid_wanted(tgid))
+			return 0;
+		bpf_map_update_elem(&vcpus, &key, &nst, BPF_NOEXIST);
+		vm_track(nst.vm, tgid, 2);
+		mark_kvm_proc(tgid);
+		st = bpf_map_lookup_elem(&vcpus, &key);
+		if (!st)
+			return 0;
+		/* Its first entry only if it never exited before. */
+		type = vcpu->stat.exits ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
+	}
+	st->entered = 1;
+	st->xcr0 = xcr0;
+	st->supported_xcr0 = supported;
+	st->fpstate = (__u64)fps;
+	st->fpstate_size = size;
+
+	ev = ev_reserve(type, st->vm, st->vcpu_id, 0, 0);
+	if (!ev)
+		return 0;
+	ev->run.guest_xcr0 = xcr0;
+	ev->run.guest_supported_xcr0 = supported;
+	xsw_read_fpstate(fps, &ev->run.fps);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers the tier loaders share (internal to probes/): libbpf's log,
+ * "can this kernel run it" probes, the ring buffer size.
+ */
+#ifndef XSW_PROBE_UTIL_H
+#define XSW_PROBE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xsw_err.h"
+
+/*
+ * Route libbpf's log: with @verbose every message goes to stderr with a
+ * "libbpf: " prefix; otherwise nothing is printed and the last warnings
+ * are kept for xsw_libbpf_log_tail() to append to an error message.
+ */
+void xsw_libbpf_log_setup(bool verbose);
+void xsw_libbpf_log_clear(void);
+const char *xsw_libbpf_log_tail(void);	/* "" when libbpf said nothing */
+
+/* The tracefs root in use ("/sys/kernel/tracing" or the debugfs one), or NULL. */
+const char *xsw_tracefs_root(void);
+/* 0 when tracefs has events/@category/@name, else -ENOENT and why in @err. */
+int xsw_tracefs_event_check(const char *category, const char *name, struct xsw_err *err);
+
+/*
+ * libbpf-tools' probe_tp_btf pattern: load and attach an empty tp_btf
+ * program on raw tracepoint @name. 0 when that works, else -errno and why.
+ */
+int xsw_probe_tp_btf(const char *name, struct xsw_err *err);
+/* Same for fentry on kernel function @func (fentry_can_attach). */
+int xsw_probe_fentry(const char *func, struct xsw_err *err);
+
+/* Ring buffer bytes for @kib (0 = default 1 MiB): a power of two >= one page. */
+unsigned long xsw_ringbuf_bytes(unsigned int kib);
+
+#endif /* XSW_PROBE_UTIL_H */

@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The `syscall` probe tier's loader: bpf/xsw_syscall.bpf.c through its
+ * skeleton. Needs only syscall tracepoints, tp_btf and a BPF ring buffer,
+ * so it runs on stock and locked-down kernels.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "probe.h"
+#include "probe_util.h"
+#include "bpf/xsw_syscall.skel.h"
+
+struct xsw_probe {
+	struct xsw_syscall *skel;
+	struct ring_buffer *rb;
+	xsw_event_fn fn;
+	void *arg;
+	int ncpus;
+	uint64_t *percpu;	/* scratch for reading the drop counter */
+	uint64_t lost_reported;	/* drops already delivered as XSW_EV_LOST */
+	int delivered;		/* events delivered by the current poll */
+};
+
+/* What the tier needs from the kernel, each tried for real where possible. */
+static int syscall_available(struct xsw_err *err)
+{
+	static const char *const syscall_tps[] = {
+		"sys_enter_ioctl", "sys_exit_ioctl",
+		"sys_enter_arch_prctl", "sys_exit_arch_prctl",
+		"sys_enter_close",
+	};
+	size_t i;
+	int ret;
+
+	for (i = 0; i < sizeof(syscall_tps) / sizeof(syscall_tps[0]); i++) {
+		ret = xsw_tracefs_event_check("syscalls", syscall_tps[i], err);
+		if (ret)
+			return ret;	/* CONFIG_FTRACE_SYSCALLS=n, or no tracefs */
+	}
+	ret = xsw_tracefs_event_check("sched", "sched_process_exit", err);
+	if (ret)
+		return ret;
+	ret = xsw_probe_tp_btf("kvm_entry", err);
+	if (ret)
+		return ret;
+	return xsw_probe_tp_btf("sched_process_fork", err);
+}
+
+static int on_sample(void *ctx, void *data, size_t size)
+{
+	struct xsw_probe *p = ctx;
+	struct xsw_event ev;
+
+	/* The BPF side writes exactly one struct xsw_event per record. */
+	if (size < sizeof(ev))
+		return 0;
+	memcpy(&ev, data, sizeof(ev));
+	p->fn(&ev, p->arg);
+	p->delivered++;
+	return 0;
+}
+
+static uint64_t drops_total(struct xsw_probe *p)
+{
+	uint32_t zero = 0;
+	uint64_t total = 0;
+	int i;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(p->skel->maps.drops), &zero, p->percpu))
+		return p->lost_reported;
+	for (i = 0; i < p->ncpus; i++)
+		total += p->percpu[i];
+	return total;
+}
+
+static void deliver_lost(struct xsw_probe *p)
+{
+	uint64_t total = drops_total(p);
+	struct xsw_event ev;
+	struct timespec now;
+
+	if (total <= p->lost_reported)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	clock_gettime(CLOCK_MONOTONIC, &now);	/* bpf_ktime_get_ns()'s clock */
+	ev.ts_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	ev.type = XSW_EV_LOST;
+	ev.source = XSW_SRC_SYSCALL;
+	ev.vcpu_id = -1;
+	ev.lost.count = total - p->lost_reported;
+	p->lost_reported = total;
+	p->fn(&ev, p->arg);
+	p->delivered++;
+}
+
+static void syscall_close(struct xsw_probe *p)
+{
+	if (!p)
+		return;
+	ring_buffer__free(p->rb);
+	xsw_syscall__destroy(p->skel);
+	free(p->percpu);
+	free(p);
+}
+
+static int syscall_open(struct xsw_probe **pp, const struct xsw_probe_opts *opts,
+			xsw_event_fn fn, void *arg, struct xsw_err *err)
+{
+	struct xsw_probe *p;
+	int ret;
+
+	*pp = NULL;
+	if (!fn)
+		return xsw_err_set(err, EINVAL, "syscall tier: no event callback");
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return xsw_err_set(err, ENOMEM, "syscall tier: out of memory");
+	p->fn = fn;
+	p->arg = arg;
+	p->ncpus = libbpf_num_possible_cpus();
+	if (p->ncpus <= 0) {
+		ret = xsw_err_set(err, p->ncpus ? -p->ncpus : EINVAL,
+				  "syscall tier: cannot count the possible CPUs");
+		goto fail;
+	}
+	p->percpu = calloc(p->ncpus, sizeof(*p->percpu));
+	if (!p->percpu) {
+		ret = xsw_err_set(err, ENOMEM, "syscall tier: out of memory");
+		goto fail;
+	}
+
+	xsw_libbpf_log_setup(opts && opts->verbose);
+	xsw_libbpf_log_clear();
+	p->skel = xsw_syscall__open();
+	if (!p->skel) {
+		ret = xsw_err_set(err, errno ? errno : EINVAL,
+				  "syscall tier: opening the BPF object failed: %s%s%s",
+				  strerror(errno), xsw_libbpf_log_tail()[0] ? ": " : "",
+				  xsw_libbpf_log_tail());
+		goto fail;
+	}
+	if (opts) {
+		p->skel->rodata->targ_tgid = opts->pid_filter;
+		p->skel->rodata->follow_children = opts->follow_children;
+		p->skel->rodata->kvm_entry_guard = opts->kvm_entry_guard;
+	}
+	ret = bpf_map__set_max_entries(p->skel->maps.events,
+				       xsw_ringbuf_bytes(opts ? opts->ringbuf_kib : 0));
+	if (ret) {
+		ret = xsw_err_set(err, -ret, "syscall tier: ring buffer size: %s",
+				  strerror(-ret));
+		goto fail;
+	}
+	ret = xsw_syscall__load(p->skel);
+	if (ret) {
+		ret = xsw_err_set(err, -ret,
+				  "syscall tier: the kernel refused the BPF programs (%s)%s%s",
+				  strerror(-ret), xsw_libbpf_log_tail()[0] ? ": " : "",
+				  xsw_libbpf_log_tail());
+		goto fail;
+	}
+	ret = xsw_syscall__attach(p->skel);
+	if (ret) {
+		ret = xsw_err_set(err, -ret, "syscall tier: attaching the probes failed (%s)%s%s",
+				  strerror(-ret), xsw_libbpf_log_tail()[0] ? ": " : "",
+				  xsw_libbpf_log_tail());
+		goto fail;
+	}
+	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), on_sample, p, NULL);
+	if (!p->rb) {
+		ret = xsw_err_set(err, errno ? errno : EINVAL,
+				  "syscall tier: cannot map the ring buffer: %s", strerror(errno));
+		goto fail;
+	}
+	*pp = p;
+	return 0;
+fail:
+	syscall_close(p);
+	return ret;
+}
+
+static int syscall_poll(struct xsw_probe *p, int timeout_ms)
+{
+	int ret;
+
+	p->delivered = 0;
+	ret = ring_buffer__poll(p->rb, timeout_ms);
+	if (ret < 0 && ret != -EINTR)
+		return ret;
+	deliver_lost(p);
+	return p->delivered;
+}
+
+static uint64_t syscall_lost(struct xsw_probe *p)
+{
+	return p ? drops_total(p) : 0;
+}
+
+const struct xsw_probe_tier_ops xsw_tier_syscall = {
+	.tier = XSW_TIER_SYSCALL,
+	.name = "syscall",
+	.available = syscall_available,
+	.open = syscall_open,
+	.poll = syscall_poll,
+	.lost = syscall_lost,
+	.close = syscall_close,
+};
