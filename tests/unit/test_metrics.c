@@ -437,6 +437,10 @@ static void test_empty_registry(void **state)
 	assert_line(text, "# TYPE " P "set_cpuid_duration_seconds histogram");
 	assert_int_equal(count_prefix(text, P "vcpu_headroom_bytes{"), 0);
 	assert_non_null(strstr(text, "\n" P "collector_cpu_seconds_total "));
+	free(text);
+	xsw_metrics_set_tier(st.m, "tracepoint");
+	text = render(st.m);
+	assert_non_null(strstr(text, ",tier=\"tracepoint\",kernel=\""));
 	assert_non_null(strstr(text, "\n" P "collector_resident_memory_bytes "));
 	free(text);
 	stream_done(&st);

@@ -105,8 +105,9 @@ struct xsw_metrics {
 	size_t nr_vcpus, cap_vcpus;
 	uint64_t scrapes;
 
+	char tier[32];			/* xsw_metrics_set_tier() */
+
 	/* Constant after start. */
-	char tier[32];
 	char kernel[65];
 
 	/* Server. */
@@ -851,6 +852,13 @@ struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 		return NULL;
 	}
 	return m;
+}
+
+void xsw_metrics_set_tier(struct xsw_metrics *m, const char *tier)
+{
+	pthread_mutex_lock(&m->lock);
+	snprintf(m->tier, sizeof(m->tier), "%s", tier && *tier ? tier : "unknown");
+	pthread_mutex_unlock(&m->lock);
 }
 
 unsigned int xsw_metrics_port(const struct xsw_metrics *m)

@@ -32,6 +32,12 @@ struct xsw_metrics;
 struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 				      struct xsw_err *err);
 
+/*
+ * Change the tier the info metric shows, e.g. once the probe tier is
+ * chosen after the server started ("syscall", "tracepoint", "replay").
+ */
+void xsw_metrics_set_tier(struct xsw_metrics *m, const char *tier);
+
 /* Fill @out with a sink that updates @m; add it with xsw_engine_add_sink(). */
 void xsw_metrics_sink(struct xsw_metrics *m, struct xsw_sink *out);
 
