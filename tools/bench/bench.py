@@ -83,7 +83,13 @@ def machine_info():
 		"git": run_text(["git", "-C", TOP, "log", "-1", "--format=%h %s"]),
 		"bpftrace": run_text(["bpftrace", "--version"]),
 		"perf": run_text(["perf", "--version"]),
+		"loadavg_start": loadavg(),
 	}
+
+
+def loadavg():
+	with open("/proc/loadavg") as f:
+		return " ".join(f.read().split()[:3])
 
 
 def stats(xs):
@@ -180,6 +186,15 @@ class Tracer:
 			self.proc.wait()
 
 
+# The line that says a tracer is attached. bpftrace prints "Attaching N
+# probes..." BEFORE it attaches them; xsw.bt's BEGIN line comes once every
+# probe is attached, so that is when the workload may start.
+ATTACH_RE = {
+	"xsw": r"(?i)attached",
+	"bpftrace": r"xsw\.bt: tracing",
+}
+
+
 def tracer_argv(kind, tools, extra=()):
 	if kind == "xsw":
 		return [tools["xsw"], "--json", "--probes=syscall"] + list(extra)
@@ -237,7 +252,7 @@ def measure(kind, tools, work_argv, parse, workdir, xsw_extra=()):
 	tracer = None
 	if kind != "none":
 		tracer = Tracer(kind, tracer_argv(kind, tools, xsw_extra),
-				r"(?i)attached" if kind == "xsw" else r"Attaching \d+ probes",
+				ATTACH_RE[kind],
 				workdir)
 		rec["attach_ms"] = tracer.start()
 	try:
@@ -405,7 +420,7 @@ def section_burst(a, tools, workdir, raw):
 			tracer = None
 			if kind != "none":
 				tracer = Tracer(kind, tracer_argv(kind, tools),
-						r"(?i)attached" if kind == "xsw" else r"Attaching \d+ probes",
+						ATTACH_RE[kind],
 						workdir)
 				try:
 					tracer.start()
@@ -486,6 +501,8 @@ def report(a, info, tools, sections, targets_out):
 	w("| bpftrace | %s |" % (info["bpftrace"] or "absent"))
 	w("| perf | %s |" % (info["perf"] or "absent"))
 	w("| harness | `%s` |" % sh(["tools/bench/bench.py"] + a.argv))
+	w("| load average (1/5/15 min) at start, end | %s; %s |" % (info["loadavg_start"], info["loadavg_end"]))
+	w("| duration | %.0f s |" % info["duration_s"])
 	w("")
 	w("Method: each round runs every mode once, in an order that rotates from")
 	w("round to round; an overhead is the traced figure divided by the untraced")
@@ -532,7 +549,8 @@ def report(a, info, tools, sections, targets_out):
 				w("| %s | %s | %s | %s | %s | %s |" % (s, MODE_NAMES[m], fmt_ns(statistics.median(p50)),
 								      fmt_ns(statistics.median(p99)), o50, o99))
 		w("")
-		w("Wall time of one benchmark run:")
+		w("Wall time of one benchmark run (perf's includes its own start-up and")
+		w("the writing of perf.data, as it wraps the command):")
 		w("")
 		w("| mode | wall (median, min..max) | overhead |")
 		w("| --- | --- | --- |")
@@ -577,9 +595,11 @@ def report(a, info, tools, sections, targets_out):
 
 	w("## Start-up and footprint")
 	w("")
-	w("Start-up: from exec to the tracer's \"attached\" line (xstate-watch) or")
-	w("\"Attaching N probes...\" (bpftrace), polled every 1 ms, over every start")
-	w("in the sections above. RSS: VmHWM from /proc/PID/status just before")
+	w("Start-up: from exec to the tracer's \"attached\" line (xstate-watch) or to")
+	w("the output of xsw.bt's BEGIN probe (bpftrace prints \"Attaching N probes...\"")
+	w("before attaching them and runs BEGIN once they are), polled every 1 ms,")
+	w("over every start in the sections above; the workloads start only then.")
+	w("RSS: VmHWM from /proc/PID/status just before")
 	w("SIGINT; CPU: utime+stime from /proc/PID/stat, from the attach line to the")
 	w("end of the workload (consumer work during the run).")
 	w("")
@@ -616,10 +636,60 @@ def report(a, info, tools, sections, targets_out):
 				"%.2f" % r["cpu_s"] if r.get("cpu_s") is not None else "",
 				"%.1f" % (r["rss_kib"] / 1024) if r.get("rss_kib") else ""))
 		w("")
+		for kind in ("xsw", "bpftrace"):
+			rows = [r for r in b["rows"] if r["tracer"] == kind]
+			if not rows:
+				continue
+			clean = [r for r in rows if r["missing"] == 0 and r["lost_reported"] == 0]
+			lossy = [r for r in rows if r not in clean]
+			best = max(clean, key=lambda r: r["achieved_rate"]) if clean else None
+			w("- %s: highest rate without loss: %s; above it: %s." % (
+				MODE_NAMES[kind],
+				"%.0f events/s" % best["achieved_rate"] if best else "none of the rates tried",
+				", ".join("%.0f/s -> %d missing (%d reported lost, %.1f %%)" % (
+					r["achieved_rate"], r["missing"], r["lost_reported"],
+					100.0 * r["missing"] / max(r["issued"], 1)) for r in lossy) or "no loss seen"))
 		for m, why in b["skipped"].items():
 			w("- %s skipped: %s" % (MODE_NAMES.get(m, m), why))
 	w("")
+	profile_summary(a, w)
 	return "\n".join(L) + "\n"
+
+
+def profile_summary(a, w):
+	"""Top entries of the last `make profile`, if there is one."""
+	pdir = os.path.join(a.build, "profile")
+	w("## Profile (`make profile`)")
+	w("")
+	readme = os.path.join(pdir, "README.txt")
+	if not os.path.exists(readme):
+		w("Not run: no %s; run `make profile` before `make bench` to include it." %
+		  os.path.relpath(readme, TOP))
+		w("")
+		return
+	with open(readme) as f:
+		lines = [l.rstrip("\n") for l in f]
+	w("From %s (its own date and machine below); flame graphs and full" % os.path.relpath(pdir, TOP))
+	w("reports stay in that directory.")
+	w("")
+	w("```")
+	w("\n".join(lines))
+	w("```")
+	w("")
+	for name in ("lifecycle", "set-cpuid2"):
+		path = os.path.join(pdir, name + ".report.txt")
+		if not os.path.exists(path):
+			continue
+		with open(path) as f:
+			rep = f.read().splitlines()
+		samples = next((l.lstrip("# ") for l in rep if l.startswith("# Samples")), "")
+		top = [l for l in rep if re.match(r"\s+\d+\.\d+%", l)][:10]
+		w("%s (%s), top symbols by self time:" % (name, samples))
+		w("")
+		w("```")
+		w("\n".join(top))
+		w("```")
+		w("")
 
 
 def footprint(sections):
@@ -746,7 +816,7 @@ def main():
 	ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 	ap.add_argument("--build", default=os.path.join(TOP, "build"))
 	ap.add_argument("--out", default=None)
-	ap.add_argument("--rounds", type=int, default=7)
+	ap.add_argument("--rounds", type=int, default=9)
 	ap.add_argument("--vms", type=int, default=2)
 	ap.add_argument("--vcpus", type=int, default=2)
 	ap.add_argument("--iterations", type=int, default=200)
@@ -769,6 +839,7 @@ def main():
 		subprocess.run(["mount", "-t", "tracefs", "nodev", "/sys/kernel/tracing"])
 	os.environ.setdefault("BPFTRACE_MAP_KEYS_MAX", "65536")
 
+	t_start = time.monotonic()
 	info = machine_info()
 	tools = find_tools(a.build)
 	raw = {"machine": info, "args": a.argv, "tools": tools}
@@ -785,6 +856,8 @@ def main():
 			log("%s skipped: %s" % (name, e))
 			sections[name] = e
 			raw[name] = {"skipped": str(e)}
+	info["loadavg_end"] = loadavg()
+	info["duration_s"] = time.monotonic() - t_start
 	sections["footprint"] = footprint(sections)
 	t = targets(sections, sections["footprint"])
 	raw["targets"] = t
