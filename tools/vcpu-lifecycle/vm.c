@@ -42,7 +42,7 @@ int vl_vm_create(struct vl_vm *vm, int kvm_fd)
 
 void vl_vm_destroy(struct vl_vm *vm)
 {
-	if (vm->fd > 0) {
+	if (vm->fd >= 0) {
 		close(vm->fd);
 		vl_log("close VM fd %d", vm->fd);
 	}
@@ -81,7 +81,7 @@ void vl_vcpu_destroy(struct vl_vcpu *vcpu)
 	if (vcpu->run)
 		munmap(vcpu->run, vcpu->run_size);
 	vcpu->run = NULL;
-	if (vcpu->fd > 0) {
+	if (vcpu->fd >= 0) {
 		close(vcpu->fd);
 		vl_log("close vCPU %u fd %d", vcpu->id, vcpu->fd);
 	}
