@@ -25,13 +25,18 @@
 
 struct vm;
 
+/* What makes two findings of one check "the same problem". */
+struct finding_sig {
+	uint64_t have_size, need_size, have_mask, need_mask;
+};
+
 struct vcpu {
 	struct xsw_vcpu_state st;
 	struct vcpu *next;
 	struct vm *vm;
 	/* Last finding per check, so an unchanged problem is reported once. */
 	bool reported[XSW_CHECK_MAX];
-	struct xsw_ev_finding last[XSW_CHECK_MAX];
+	struct finding_sig last[XSW_CHECK_MAX];
 };
 
 struct vm {
@@ -47,6 +52,7 @@ struct proc {
 	struct proc *next;
 	unsigned int next_vm_index;
 	bool reported[XSW_CHECK_MAX];	/* process-level lints fire once */
+	bool leader_comm_known;		/* st.comm came from the main thread */
 };
 
 struct xsw_engine {
@@ -163,22 +169,35 @@ static void proc_free(struct xsw_engine *eng, struct proc *p)
 	free(p);
 }
 
+/*
+ * The process's name: taken from its main thread (tid == pid). Other
+ * threads rename themselves (QEMU's vCPU threads are "CPU 0/KVM"), and a
+ * name that changes under a thread is no sign of a new process.
+ */
+static bool from_main_thread(const struct xsw_event *ev)
+{
+	return ev->comm[0] && (ev->tid == ev->pid || !ev->tid);
+}
+
 static struct proc *proc_get(struct xsw_engine *eng, const struct xsw_event *ev)
 {
 	struct proc **pp = proc_slot(eng, ev->pid), *p = *pp;
 
 	/*
-	 * A new VM from a pid that ran a different program is pid reuse
-	 * whose process_exit we missed: forget the old process.
+	 * A new VM from a main thread running a different program is pid
+	 * reuse whose process_exit was lost: forget the old process.
 	 */
-	if (p && ev->type == XSW_EV_VM_CREATE && ev->comm[0] && p->st.comm[0] &&
+	if (p && ev->type == XSW_EV_VM_CREATE && p->leader_comm_known && from_main_thread(ev) &&
 	    strncmp(p->st.comm, ev->comm, sizeof(p->st.comm))) {
 		proc_free(eng, p);
 		p = NULL;
 	}
 	if (p) {
-		if (ev->comm[0])
+		if (from_main_thread(ev)) {
 			memcpy(p->st.comm, ev->comm, sizeof(p->st.comm));
+			p->st.comm[sizeof(p->st.comm) - 1] = '\0';
+			p->leader_comm_known = true;
+		}
 		return p;
 	}
 	if (ev->type == XSW_EV_PROCESS_EXIT || ev->type == XSW_EV_VM_DESTROY ||
@@ -192,6 +211,7 @@ static struct proc *proc_get(struct xsw_engine *eng, const struct xsw_event *ev)
 	p->st.pid = ev->pid;
 	memcpy(p->st.comm, ev->comm, sizeof(p->st.comm));
 	p->st.comm[sizeof(p->st.comm) - 1] = '\0';
+	p->leader_comm_known = from_main_thread(ev);
 	pp = proc_slot(eng, ev->pid);
 	*pp = p;
 	eng->nr_procs++;
@@ -489,12 +509,16 @@ static void on_finding(void *arg, enum xsw_check check, const struct xsw_ev_find
 	struct xsw_event *out;
 
 	if (pd->vcpu) {
+		struct finding_sig sig = {
+			f->have_size, f->need_size, f->have_mask, f->need_mask,
+		};
+
 		/* The same problem with the same sizes: reported already. */
 		if (pd->vcpu->reported[check] &&
-		    !memcmp(&pd->vcpu->last[check], f, sizeof(*f)))
+		    !memcmp(&pd->vcpu->last[check], &sig, sizeof(sig)))
 			return;
 		pd->vcpu->reported[check] = true;
-		pd->vcpu->last[check] = *f;
+		pd->vcpu->last[check] = sig;
 	} else if (pd->proc) {
 		if (pd->proc->reported[check])
 			return;

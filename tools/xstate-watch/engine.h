@@ -136,7 +136,7 @@ struct xsw_engine_totals {
 
 /* State bounds: past them, new processes/vCPUs are not tracked (counted). */
 #define XSW_ENGINE_MAX_PROCS	4096
-#define XSW_ENGINE_MAX_VCPUS	65536
+#define XSW_ENGINE_MAX_VCPUS	16384
 
 /* The exit status `run` and `replay` use when an invariant failed. */
 #define XSW_EXIT_VIOLATION 3
