@@ -180,12 +180,16 @@ int vl_vcpu_run(struct vl_vcpu *vcpu, unsigned int max_runs,
 		if (res->error)
 			vl_log("KVM_RUN -> %s after %u runs", xsw_errno_name(res->error),
 			       res->nr_runs);
+		else if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+			vl_log("KVM_RUN -> KVM_EXIT_INTERNAL_ERROR (suberror %u) after %u runs",
+			       run->internal.suberror, res->nr_runs);
+		else if (run->exit_reason == KVM_EXIT_FAIL_ENTRY)
+			vl_log("KVM_RUN -> KVM_EXIT_FAIL_ENTRY (reason 0x%llx) after %u runs",
+			       (unsigned long long)run->fail_entry.hardware_entry_failure_reason,
+			       res->nr_runs);
 		else if (res->bad_exit_reason)
-			vl_log("KVM_RUN -> unexpected %s (%u) after %u runs%s",
-			       vl_exit_name(run->exit_reason), run->exit_reason,
-			       res->nr_runs,
-			       run->exit_reason == KVM_EXIT_INTERNAL_ERROR ?
-			       ", internal error" : "");
+			vl_log("KVM_RUN -> unexpected %s (%u) after %u runs",
+			       vl_exit_name(run->exit_reason), run->exit_reason, res->nr_runs);
 		else
 			vl_log("KVM_RUN x%u -> %u OUT(s) to 0x%x (last 0x%02x)%s%s%s, %s",
 			       res->nr_runs, res->nr_done_outs, VL_PORT_DONE,
