@@ -676,6 +676,18 @@ def profile_summary(a, w):
 	w("\n".join(lines))
 	w("```")
 	w("")
+	for name in ("lifecycle-filtered", "set-cpuid2-filtered"):
+		path = os.path.join(pdir, name + ".top.txt")
+		if not os.path.exists(path):
+			continue
+		with open(path) as f:
+			rep = f.read().splitlines()
+		w("%s" % rep[0].lstrip("# "))
+		w("")
+		w("```")
+		w("\n".join(rep[1:11]))
+		w("```")
+		w("")
 	for name in ("lifecycle", "set-cpuid2"):
 		path = os.path.join(pdir, name + ".report.txt")
 		if not os.path.exists(path):

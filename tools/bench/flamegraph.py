@@ -143,6 +143,8 @@ def main():
 	ap.add_argument("--title", default="Flame graph")
 	ap.add_argument("--filter", help="keep only stacks with a frame matching this regex")
 	ap.add_argument("--folded", help="also write the folded stacks to this file")
+	ap.add_argument("--top", help="also write the leaf (self-time) symbols of the kept stacks, "
+			"most samples first, to this file")
 	a = ap.parse_args()
 	f = sys.stdin if a.input == "-" else open(a.input, errors="replace")
 	try:
@@ -157,6 +159,16 @@ def main():
 		with open(a.folded, "w") as fo:
 			for s, n in sorted(stacks.items()):
 				fo.write("%s %d\n" % (s, n))
+	if a.top:
+		leaves = collections.Counter()
+		for s, n in stacks.items():
+			leaves[s.rsplit(";", 1)[-1]] += n
+		total = sum(leaves.values())
+		with open(a.top, "w") as fo:
+			fo.write("# %s: self samples by leaf symbol (%d samples%s)\n" %
+				 (a.title, total, ", stacks matching /%s/" % a.filter if a.filter else ""))
+			for sym, n in leaves.most_common():
+				fo.write("%7.2f%% %8d  %s\n" % (100.0 * n / total, n, sym))
 	sys.stdout.write(render(build_tree(stacks), a.title))
 
 

@@ -10,8 +10,9 @@
 # drawn by tools/bench/flamegraph.py:
 #   lifecycle   vcpu-lifecycle bench (create VM, create vCPUs, KVM_SET_CPUID2,
 #               first KVM_RUN, destroy), many iterations; also a flame graph
-#               of only the KVM_CREATE_VCPU stacks;
-#   set-cpuid2  xsw-burst --op set-cpuid2: KVM_SET_CPUID2 in a loop on one vCPU.
+#               and a self-time table of only the KVM_CREATE_VCPU stacks;
+#   set-cpuid2  xsw-burst --op set-cpuid2: KVM_SET_CPUID2 in a loop on one vCPU
+#               (likewise filtered to the KVM_SET_CPUID2 stacks).
 set -euo pipefail
 
 build=${1:?usage: profile.sh BUILD_DIR OUT_DIR}
@@ -42,10 +43,11 @@ analyse() {
 	if [ -n "$filter" ]; then
 		/usr/bin/python3 "$here/flamegraph.py" --title "$title, stacks through /$filter/" \
 			--filter "$filter" --folded "$out/$name-filtered.folded" \
+			--top "$out/$name-filtered.top.txt" \
 			"$out/$name.script.txt" >"$out/$name-filtered.svg"
 	fi
 	rm -f "$out/$name.script.txt"
-	echo "profile: $out/$name.report.txt, $name.folded, $name.svg${filter:+, $name-filtered.svg}"
+	echo "profile: $out/$name.report.txt, $name.folded, $name.svg${filter:+, $name-filtered.svg, $name-filtered.top.txt}"
 }
 
 {
