@@ -338,6 +338,7 @@ static void test_run_cpuid_after_run(void **state)
 	vcpu.cpuid_generation = 2;
 	ev.set_cpuid.cpuid.xcr0 = 0x2e7;
 
+	ev.set_cpuid.cpuid.xcr0 = 0x202e7;
 	nr_found = 0;
 	xsw_checks_run(&c, &ev, &proc, &vcpu, &prev, v, collect, NULL);
 	assert_int_equal(nr_found, 0);	/* not run yet */
@@ -345,6 +346,14 @@ static void test_run_cpuid_after_run(void **state)
 	xsw_checks_run(&c, &ev, &proc, &vcpu, &prev, v, collect, NULL);
 	assert_int_equal(nr_found, 1);
 	assert_string_equal(found[0].id, "cpuid-after-run");
+	assert_int_equal(found[0].have_mask, 0x2e7);
+	assert_int_equal(found[0].need_mask, 0x202e7);
+
+	/* The same table again after KVM_RUN is allowed (kvm_cpuid_check_equal). */
+	nr_found = 0;
+	ev.set_cpuid.cpuid = prev.cpuid;
+	xsw_checks_run(&c, &ev, &proc, &vcpu, &prev, v, collect, NULL);
+	assert_int_equal(nr_found, 0);
 }
 
 int main(void)

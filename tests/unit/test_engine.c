@@ -654,6 +654,21 @@ static void test_lints(void **state)
 	}
 }
 
+/* KVM_GET_SUPPORTED_CPUID failing with E2BIG (buffer sizing) read no table. */
+static void test_supported_e2big(void **state)
+{
+	struct xsw_event ev = base(XSW_EV_SUPPORTED_CPUID, PID, 0, -1);
+	struct rec r;
+	struct xsw_engine *eng = new_engine(&r, false, 0);
+
+	ev.ret = -E2BIG;
+	xsw_engine_feed(eng, &ev);
+	assert_false(xsw_engine_proc(eng, PID)->supported_cpuid_read);
+	feed_perm_request(eng, PID, 0, 0x2e7, 0x602e7, false);
+	assert_int_equal(r.nr_findings, 0);
+	xsw_engine_free(eng);
+}
+
 /* Violation/lint records in a replayed --json file are derived again, not trusted. */
 static void test_input_findings_ignored(void **state)
 {
@@ -684,6 +699,7 @@ int main(void)
 		cmocka_unit_test(test_i4_uabi),
 		cmocka_unit_test(test_i5_hypervisor),
 		cmocka_unit_test(test_lints),
+		cmocka_unit_test(test_supported_e2big),
 		cmocka_unit_test(test_input_findings_ignored),
 	};
 

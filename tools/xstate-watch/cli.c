@@ -152,6 +152,14 @@ int xsw_cli_setup(struct xsw_cli *cli, const char *cpu_model_path, bool strict,
 	return 0;
 }
 
+void xsw_cli_set_tier(struct xsw_cli *cli, const char *tier)
+{
+#ifdef XSW_HAVE_METRICS
+	if (cli->metrics)
+		xsw_metrics_set_tier(cli->metrics, tier);
+#endif
+}
+
 int xsw_cli_finish(struct xsw_cli *cli, bool aborted)
 {
 	bool failed;

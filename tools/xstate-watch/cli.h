@@ -53,6 +53,9 @@ struct xsw_cli {
 /* Create the engine and attach the sinks @o asks for. 0 or -1 (printed). */
 int xsw_cli_setup(struct xsw_cli *cli, const char *cpu_model_path, bool strict,
 		  uint32_t pid_filter, const struct xsw_cli_outputs *o);
+/* The probe tier chosen, for /metrics' info metric. */
+void xsw_cli_set_tier(struct xsw_cli *cli, const char *tier);
+
 /*
  * Print the totals (unless @aborted), free the engine (sinks write their
  * last output), stop /metrics. Returns XSW_EXIT_VIOLATION when an

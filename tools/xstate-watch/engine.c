@@ -356,7 +356,8 @@ static struct vcpu *apply(struct xsw_engine *eng, struct proc *p, const struct x
 		return NULL;
 	case XSW_EV_SUPPORTED_CPUID:
 		take_perm(p, &ev->supported.guest_perm);
-		if (!p->st.supported_cpuid_read) {
+		/* E2BIG is the VMM sizing its buffer: no table was read. */
+		if (ev->ret == 0 && !p->st.supported_cpuid_read) {
 			p->st.supported_cpuid_read = true;
 			p->st.supported_cpuid_ts = ev->ts_ns;
 			p->st.perm_at_supported_read = p->st.guest_perm;

@@ -172,6 +172,7 @@ int xsw_live_main(int argc, char **argv)
 		xsw_cli_finish(&cli, true);
 		return XSW_EXIT_ERROR;
 	}
+	xsw_cli_set_tier(&cli, cp.ops->name);
 	snprintf(header, sizeof(header), "xstate-watch (%s tier)%s%s   every %gs   Ctrl-C: summary",
 		 cp.ops ? cp.ops->name : "?", env.pid ? "   pid " : "",
 		 env.pid ? "filter" : "", env.interval);

@@ -155,6 +155,7 @@ int xsw_run_main(int argc, char **argv)
 		xsw_cli_finish(&cli, true);
 		return XSW_EXIT_ERROR;
 	}
+	xsw_cli_set_tier(&cli, cp.ops->name);
 	xsw_cli_catch_signals();
 	if (write(gate[1], "g", 1) != 1) {
 		perror("xstate-watch: run: releasing CMD");
