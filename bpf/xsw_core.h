@@ -18,6 +18,7 @@
 #define XSW_KVM_CREATE_VM		0x0000AE01u	/* _IO(KVMIO, 0x01) */
 #define XSW_KVM_GET_SUPPORTED_CPUID	0xC008AE05u	/* _IOWR(KVMIO, 0x05, struct kvm_cpuid2) */
 #define XSW_KVM_CREATE_VCPU		0x0000AE41u	/* _IO(KVMIO, 0x41) */
+#define XSW_KVM_RUN			0x0000AE80u	/* _IO(KVMIO, 0x80) */
 #define XSW_KVM_SET_CPUID2		0x4008AE90u	/* _IOW(KVMIO, 0x90, struct kvm_cpuid2) */
 #define XSW_KVM_MAX_CPUID_ENTRIES	256		/* arch/x86/include/asm/kvm_host.h */
 

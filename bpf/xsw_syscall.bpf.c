@@ -9,13 +9,16 @@
  *   arch_prctl(ARCH_{REQ,GET}_XCOMP_{,GUEST_}PERM)
  *                                   syscalls:sys_{enter,exit}_arch_prctl
  *   first VM entry, XCR0/fpstate change   tp_btf/kvm_entry, per-vCPU guard
+ *                                   (or ioctl(KVM_RUN) where kvm_entry is silent)
  *   VM teardown                     close() of the process's last fd of a VM
  *   process exit                    sched:sched_process_exit (group dead)
  *   pid filter with children        tp_btf/sched_process_fork
  *
- * KVM_RUN is deliberately not traced through ioctl: it is the hottest KVM
- * ioctl; kvm_entry with the guard below costs one hash lookup per entry and
- * only emits on change.
+ * KVM_RUN is not traced through ioctl where kvm_entry fires: it is the
+ * hottest KVM ioctl; kvm_entry with the guard below costs one hash lookup
+ * per entry and only emits on change. Where the KVM backend never fires
+ * kvm_entry (PVM), the same guard runs at ioctl(KVM_RUN) entry instead
+ * (on_run_enter()).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -117,6 +120,17 @@ struct {
 	__type(key, __u64);	/* struct kvm_vcpu * */
 	__type(value, struct xsw_vcpu_state);
 } vcpus SEC(".maps");
+
+/* ioctl(KVM_RUN) fallback: (tgid << 32 | fd) -> struct kvm_vcpu *. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} run_fds SEC(".maps");
+
+/* Set once tp_btf/kvm_entry has run: the KVM backend fires it. */
+bool kvm_entry_fires = false;
 
 static __always_inline bool tgid_wanted(__u32 tgid)
 {
@@ -259,12 +273,133 @@ static long vm_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
 	return 0;
 }
 
+static long run_fds_exit_cb(struct bpf_map *map, __u64 *key, __u64 *vcpu, struct teardown *td)
+{
+	if (*key >> 32 == td->tgid)
+		bpf_map_delete_elem(map, key);
+	return 0;
+}
+
 /* Track a VM the process holds @fds fds of (created while we watched: 1). */
 static __always_inline void vm_track(__u64 vm, __u32 tgid, __s32 fds_if_new)
 {
 	struct xsw_vm_state st = { .tgid = tgid, .fds = fds_if_new };
 
 	bpf_map_update_elem(&vms, &vm, &st, BPF_NOEXIST);
+}
+
+/* --- VM entry ------------------------------------------------------------- */
+
+/*
+ * The per-vCPU guard: an event on the first entry, then only when the
+ * guest's XCR0, its supported XCR0 or the fpstate (pointer or size)
+ * changed. With kvm_entry_guard off, an event every time (to measure what
+ * the guard saves).
+ */
+static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 supported,
+				       struct fpstate *fps, __u32 size)
+{
+	__u64 key = (__u64)vcpu;
+	struct xsw_vcpu_state *st = bpf_map_lookup_elem(&vcpus, &key);
+	struct xsw_event *ev;
+	__u32 type;
+
+	if (st) {
+		if (kvm_entry_guard && st->entered && st->xcr0 == xcr0 &&
+		    st->supported_xcr0 == supported && st->fpstate == (__u64)fps &&
+		    st->fpstate_size == size)
+			return 0;
+		type = st->entered ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
+		if (!st->entered && !st->created_seen && BPF_CORE_READ(vcpu, stat.exits))
+			type = XSW_EV_XCR0_CHANGE;
+	} else {
+		/* A vCPU created before we started (or of a filtered-out process). */
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		struct xsw_vcpu_state nst = {
+			.vm = (__u64)BPF_CORE_READ(vcpu, kvm),
+			.tgid = tgid,
+			.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id),
+		};
+
+		if (!tgid_wanted(tgid))
+			return 0;
+		bpf_map_update_elem(&vcpus, &key, &nst, BPF_NOEXIST);
+		vm_track(nst.vm, tgid, 2);
+		mark_kvm_proc(tgid);
+		st = bpf_map_lookup_elem(&vcpus, &key);
+		if (!st)
+			return 0;
+		/* Its first entry only if it never exited before. */
+		type = BPF_CORE_READ(vcpu, stat.exits) ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
+	}
+	st->entered = 1;
+	st->xcr0 = xcr0;
+	st->supported_xcr0 = supported;
+	st->fpstate = (__u64)fps;
+	st->fpstate_size = size;
+
+	ev = ev_reserve(type, st->vm, st->vcpu_id, 0, 0);
+	if (!ev)
+		return 0;
+	ev->run.guest_xcr0 = xcr0;
+	ev->run.guest_supported_xcr0 = supported;
+	xsw_read_fpstate(fps, &ev->run.fps);
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+/*
+ * Runs on every VM entry of every vCPU: four loads and one hash lookup when
+ * nothing changed.
+ */
+SEC("tp_btf/kvm_entry")
+int BPF_PROG(xsw_kvm_entry, struct kvm_vcpu *vcpu)
+{
+	struct fpstate *fps = vcpu->arch.guest_fpu.fpstate;
+
+	if (!kvm_entry_fires)
+		kvm_entry_fires = true;
+	return run_observe(vcpu, vcpu->arch.xcr0, vcpu->arch.guest_supported_xcr0, fps,
+			   fps ? fps->size : 0);
+}
+
+/*
+ * Fallback for KVM backends that never fire kvm:kvm_entry (this project's
+ * CI host: PVM, kvm_pvm.ko, runs guests without calling trace_kvm_entry()):
+ * the same guard at ioctl(KVM_RUN) entry, i.e. once per KVM_RUN rather than
+ * per VM entry. Off (one global load) as soon as kvm_entry has fired once
+ * anywhere on the system. The vCPU of an fd is cached per (tgid, fd) so the
+ * fd -> file walk happens once per vCPU fd.
+ */
+static __always_inline int on_run_enter(long fd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct kvm_vcpu *vcpu;
+	struct fpstate *fps;
+	__u64 key, *cached;
+
+	if (kvm_entry_fires || !tgid_wanted(tgid))
+		return 0;
+	key = (__u64)tgid << 32 | (__u32)fd;
+	cached = bpf_map_lookup_elem(&run_fds, &key);
+	if (cached) {
+		vcpu = (struct kvm_vcpu *)*cached;
+	} else {
+		struct file *file = xsw_fd_file((struct task_struct *)bpf_get_current_task(), fd);
+		__u64 v;
+
+		if (xsw_kvm_file_kind(file) != XSW_FILE_VCPU)
+			return 0;
+		vcpu = file_private(file);
+		if (!vcpu)
+			return 0;
+		v = (__u64)vcpu;
+		bpf_map_update_elem(&run_fds, &key, &v, BPF_ANY);
+	}
+	fps = BPF_CORE_READ(vcpu, arch.guest_fpu.fpstate);
+	return run_observe(vcpu, BPF_CORE_READ(vcpu, arch.xcr0),
+			   BPF_CORE_READ(vcpu, arch.guest_supported_xcr0), fps,
+			   fps ? BPF_CORE_READ(fps, size) : 0);
 }
 
 /* --- ioctl ---------------------------------------------------------------- */
@@ -280,6 +415,8 @@ int xsw_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
 	/* Every ioctl of the system comes here: reject non-KVM ones first. */
 	if (((cmd >> 8) & 0xff) != XSW_KVMIO)
 		return 0;
+	if (cmd == XSW_KVM_RUN)
+		return on_run_enter((int)ctx->args[0]);
 	if (cmd != XSW_KVM_CREATE_VM && cmd != XSW_KVM_GET_SUPPORTED_CPUID &&
 	    cmd != XSW_KVM_CREATE_VCPU && cmd != XSW_KVM_SET_CPUID2)
 		return 0;
@@ -587,6 +724,11 @@ int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 		vm = (__u64)BPF_CORE_READ((struct kvm_vcpu *)file_private(file), kvm);
 	else
 		return 0;
+	if (kind == XSW_FILE_VCPU) {	/* the fd number may name another vCPU next */
+		__u64 key = (__u64)tgid << 32 | (__u32)ctx->args[0];
+
+		bpf_map_delete_elem(&run_fds, &key);
+	}
 	vs = bpf_map_lookup_elem(&vms, &vm);
 	if (!vs || __sync_fetch_and_add(&vs->fds, -1) > 1)
 		return 0;
@@ -618,6 +760,7 @@ int xsw_process_exit(void *ctx)
 	/* Files are closed after this tracepoint: the vCPUs are still there. */
 	bpf_for_each_map_elem(&vcpus, vcpu_teardown_cb, &td, 0);
 	bpf_for_each_map_elem(&vms, vm_exit_cb, &td, 0);
+	bpf_for_each_map_elem(&run_fds, run_fds_exit_cb, &td, 0);
 	bpf_map_delete_elem(&kvm_procs, &tgid);
 	ev = ev_reserve(XSW_EV_PROCESS_EXIT, 0, -1, 0, 0);
 	if (!ev)
@@ -642,66 +785,5 @@ int BPF_PROG(xsw_process_fork, struct task_struct *parent, struct task_struct *c
 	if (ptgid != targ_tgid && !bpf_map_lookup_elem(&followed, &ptgid))
 		return 0;
 	bpf_map_update_elem(&followed, &ctgid, &one, BPF_ANY);
-	return 0;
-}
-
-/* --- VM entry ------------------------------------------------------------- */
-
-/*
- * Runs on every VM entry of every vCPU: one hash lookup and four loads, and
- * an event only on the first entry or when the guest's XCR0, its supported
- * XCR0 or the fpstate (pointer or size) changed.
- */
-SEC("tp_btf/kvm_entry")
-int BPF_PROG(xsw_kvm_entry, struct kvm_vcpu *vcpu)
-{
-	__u64 key = (__u64)vcpu;
-	struct xsw_vcpu_state *st = bpf_map_lookup_elem(&vcpus, &key);
-	struct fpstate *fps = vcpu->arch.guest_fpu.fpstate;
-	__u64 xcr0 = vcpu->arch.xcr0;
-	__u64 supported = vcpu->arch.guest_supported_xcr0;
-	__u32 size = fps ? fps->size : 0;
-	struct xsw_event *ev;
-	__u32 type;
-
-	if (st) {
-		if (kvm_entry_guard && st->entered && st->xcr0 == xcr0 &&
-		    st->supported_xcr0 == supported && st->fpstate == (__u64)fps &&
-		    st->fpstate_size == size)
-			return 0;
-		type = st->entered ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
-		if (!st->entered && !st->created_seen && vcpu->stat.exits)
-			type = XSW_EV_XCR0_CHANGE;
-	} else {
-		/* A vCPU created before we started (or of a filtered-out process). */
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-		struct xsw_vcpu_state nst = {
-			.vm = (__u64)vcpu->kvm, .tgid = tgid, .vcpu_id = vcpu->vcpu_id,
-		};
-
-		if (!tgid_wanted(tgid))
-			return 0;
-		bpf_map_update_elem(&vcpus, &key, &nst, BPF_NOEXIST);
-		vm_track(nst.vm, tgid, 2);
-		mark_kvm_proc(tgid);
-		st = bpf_map_lookup_elem(&vcpus, &key);
-		if (!st)
-			return 0;
-		/* Its first entry only if it never exited before. */
-		type = vcpu->stat.exits ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
-	}
-	st->entered = 1;
-	st->xcr0 = xcr0;
-	st->supported_xcr0 = supported;
-	st->fpstate = (__u64)fps;
-	st->fpstate_size = size;
-
-	ev = ev_reserve(type, st->vm, st->vcpu_id, 0, 0);
-	if (!ev)
-		return 0;
-	ev->run.guest_xcr0 = xcr0;
-	ev->run.guest_supported_xcr0 = supported;
-	xsw_read_fpstate(fps, &ev->run.fps);
-	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }

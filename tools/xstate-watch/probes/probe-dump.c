@@ -34,6 +34,7 @@ struct dump {
 	struct xsw_cpu_model cpu;
 	bool compacted;
 	unsigned long size_checks, size_mismatches;
+	FILE *out;
 	pid_t child;
 	bool child_exit_seen;
 	unsigned long events;
@@ -83,9 +84,9 @@ static void on_event(const struct xsw_event *ev, void *arg)
 	struct dump *d = arg;
 
 	d->events++;
-	if (xsw_event_write_json(stdout, ev))
+	if (xsw_event_write_json(d->out, ev))
 		fprintf(stderr, "# cannot encode event type %u\n", ev->type);
-	fflush(stdout);
+	fflush(d->out);
 	if (d->child && ev->type == XSW_EV_PROCESS_EXIT && ev->pid == (uint32_t)d->child)
 		d->child_exit_seen = true;
 	if (!d->check_sizes)
@@ -114,8 +115,9 @@ static void usage(FILE *f)
 		"  --probes=TIER      auto (default), tracepoint, fentry, syscall\n"
 		"  -p, --pid=PID      only this process (and its children with --follow)\n"
 		"  --follow           with -p: its descendants too (always on with CMD)\n"
-		"  --no-guard         kvm_entry: an event on every VM entry, not only on change\n"
+		"  --no-guard         an event on every VM entry (KVM_RUN), not only on change\n"
 		"  --ringbuf-kib=N    ring buffer size in KiB (power of two, default 1024)\n"
+		"  -o, --output=FILE  write the JSON lines to FILE (default stdout)\n"
 		"  --duration=SEC     stop after SEC seconds (default: SIGINT, or CMD's exit)\n"
 		"  --check-sizes      compare every fpstate size with the size model (exit %d on mismatch)\n"
 		"  -v, --verbose      libbpf's log on stderr\n"
@@ -171,6 +173,7 @@ int main(int argc, char **argv)
 		{ "no-guard", no_argument, NULL, 'G' },
 		{ "ringbuf-kib", required_argument, NULL, 'r' },
 		{ "duration", required_argument, NULL, 'd' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "check-sizes", no_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -187,7 +190,7 @@ int main(int argc, char **argv)
 	int opt, release_fd = -1, status = 0, ret;
 	unsigned long v;
 
-	while ((opt = getopt_long(argc, argv, "+p:vh", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+p:o:vh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'P':
 			if (xsw_tier_from_name(optarg, &want)) {
@@ -223,6 +226,14 @@ int main(int argc, char **argv)
 				return 2;
 			deadline = t0 + v * 1e3;
 			break;
+		case 'o':
+			d.out = fopen(optarg, "w");
+			if (!d.out) {
+				fprintf(stderr, "xsw-probe-dump: --output: cannot write %s: %s\n",
+					optarg, strerror(errno));
+				return 2;
+			}
+			break;
 		case 'c':
 			d.check_sizes = true;
 			break;
@@ -237,6 +248,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (!d.out)
+		d.out = stdout;
 	if (optind < argc && opts.pid_filter) {
 		fprintf(stderr, "xsw-probe-dump: -p and a command exclude each other\n");
 		return 2;
@@ -319,6 +332,8 @@ int main(int argc, char **argv)
 	fprintf(stderr, "# events: %lu, lost: %llu\n", d.events,
 		(unsigned long long)ops->lost(probe));
 	ops->close(probe);
+	if (d.out != stdout)
+		fclose(d.out);
 	if (d.child) {	/* interrupted: leave the command running, untraced */
 		fprintf(stderr, "# command pid %d still running\n", (int)d.child);
 		return 1;

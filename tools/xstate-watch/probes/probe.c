@@ -166,6 +166,25 @@ static int check_tracefs(char *note, size_t note_len, struct xsw_err *err)
 	return 0;
 }
 
+/*
+ * The kernel's BTF, parsed once per process (about 20 ms each time on the
+ * CI host) and kept: the environment check and every tier probe read it.
+ */
+static struct btf *vmlinux_btf(struct xsw_err *err)
+{
+	static struct btf *btf;
+
+	if (!btf) {
+		btf = btf__load_vmlinux_btf();
+		if (!btf) {
+			xsw_err_set(err, errno ? errno : EINVAL, "cannot read %s: %s",
+				    XSW_VMLINUX_BTF, strerror(errno));
+			return NULL;
+		}
+	}
+	return btf;
+}
+
 static int check_kvm(struct xsw_err *err)
 {
 	struct btf *vmlinux, *kvm_btf = NULL;
@@ -175,10 +194,9 @@ static int check_kvm(struct xsw_err *err)
 		return xsw_err_set(err, ENODEV,
 				   "no KVM on this machine: /dev/kvm does not exist "
 				   "(KVM not built, or kvm_intel/kvm_amd not loaded)");
-	vmlinux = btf__load_vmlinux_btf();
+	vmlinux = vmlinux_btf(err);
 	if (!vmlinux)
-		return xsw_err_set(err, errno ? errno : EINVAL, "cannot read %s: %s",
-				   XSW_VMLINUX_BTF, strerror(errno));
+		return err ? err->code : -EINVAL;
 	has_vcpu = btf__find_by_name_kind(vmlinux, "kvm_vcpu", BTF_KIND_STRUCT) >= 0;
 	/* KVM built as a module: its types are in the module's split BTF. */
 	if (!has_vcpu && !access("/sys/kernel/btf/kvm", R_OK)) {
@@ -187,7 +205,6 @@ static int check_kvm(struct xsw_err *err)
 			   btf__find_by_name_kind(kvm_btf, "kvm_vcpu", BTF_KIND_STRUCT) >= 0;
 	}
 	btf__free(kvm_btf);
-	btf__free(vmlinux);
 	if (!has_vcpu)
 		return xsw_err_set(err, ENODEV,
 				   "no KVM in this kernel's BTF: struct kvm_vcpu is in neither "
@@ -299,9 +316,19 @@ static int probe_tracing_prog(enum bpf_attach_type type, const char *name,
 	};
 	const char *what = type == BPF_TRACE_FENTRY ? "fentry" : "tp_btf";
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = type);
+	struct btf *btf = vmlinux_btf(err);
 	int id, prog_fd, link_fd, e;
+	char tname[128];
 
-	id = libbpf_find_vmlinux_btf_id(name, type);
+	if (!btf)
+		return err ? err->code : -EINVAL;
+	/* What libbpf_find_vmlinux_btf_id() looks up, on the cached BTF. */
+	if (type == BPF_TRACE_FENTRY) {
+		id = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC);
+	} else {
+		snprintf(tname, sizeof(tname), "btf_trace_%s", name);
+		id = btf__find_by_name_kind(btf, tname, BTF_KIND_TYPEDEF);
+	}
 	if (id < 0)
 		return xsw_err_set(err, -id, "%s/%s: not in this kernel's BTF", what, name);
 	opts.attach_btf_id = id;

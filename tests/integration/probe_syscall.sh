@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# The syscall probe tier on the real kernel: real BPF, real /dev/kvm.
+# xsw-probe-dump loads the tier and runs vcpu-lifecycle under it; the
+# events it prints (JSON lines) must tell the lifecycle in order, with the
+# vCPU's fpstate size equal to what the size model computes for the
+# kernel's own fpstate xfeatures; the pid filter must exclude a concurrent
+# KVM process that an unfiltered probe does see; a ring buffer too small for
+# a burst must report its drops as `lost` events; the kvm_entry/KVM_RUN
+# guard must turn a thousand runs into one event; bad options, a tier that
+# cannot run and missing privileges must fail with a clear message.
+source "$(dirname "$0")/../lib/tap.sh"
+D=$XSW_BUILD/tools/xstate-watch/xsw-probe-dump
+V=$XSW_BUILD/tools/vcpu-lifecycle/vcpu-lifecycle
+XS=$XSW_BUILD/tools/xstate-size/xstate-size
+t_need_root
+t_need_kvm
+[ -r /sys/kernel/btf/vmlinux ] || t_skip_all "no kernel BTF at /sys/kernel/btf/vmlinux"
+for b in "$D" "$V" "$XS"; do [ -x "$b" ] || t_skip_all "$b not built (make all)"; done
+tmp=$(mktemp -d)
+bg_pids=()
+cleanup() {
+	local p
+	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# "event pid vcpu_id ret" plus the named fields, one line per JSON event.
+fields() { # FILE FIELD...
+	python3 - "$@" <<'EOF'
+import json, sys
+path, names = sys.argv[1], sys.argv[2:]
+for line in open(path):
+    ev = json.loads(line)
+    out = [ev["event"], str(ev["pid"]), str(ev["vcpu_id"]), str(ev["ret"])]
+    for n in names:
+        v = ev
+        for k in n.split("."):
+            v = v.get(k, "-") if isinstance(v, dict) else "-"
+        out.append(str(v))
+    print(" ".join(out))
+EOF
+}
+
+# Wait until a background xsw-probe-dump says it is attached.
+wait_attached() { # ERRFILE
+	local i
+	for i in $(seq 100); do
+		grep -q '^# attached' "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# --- basic: the lifecycle in order, sizes from the kernel = size model ------
+"$D" --check-sizes -o "$tmp/basic.jsonl" -- "$V" basic >"$tmp/basic.out" 2>"$tmp/basic.err"
+rc=$?
+if [ $rc -eq 0 ]; then
+	t_ok "basic under the syscall tier: workload and size checks pass (exit 0)"
+else
+	t_fail "basic under the syscall tier: exit $rc" "$(cat "$tmp/basic.err" "$tmp/basic.out")"
+fi
+grep -q '^# tier: syscall' "$tmp/basic.err" && t_ok "auto picks the syscall tier here" ||
+	t_fail "auto picks the syscall tier here" "$(head -3 "$tmp/basic.err")"
+fields "$tmp/basic.jsonl" fpstate.size fpstate.xfeatures guest_supported_xcr0 >"$tmp/basic.ev"
+pid=$(awk '$1=="vm_create" {print $2; exit}' "$tmp/basic.ev")
+t_eq "every event comes from the traced workload (one pid)" \
+	"$(awk '{print $2}' "$tmp/basic.ev" | sort -u)" "$pid"
+order=$(awk '$1 ~ /^(vm_create|vcpu_create|set_cpuid|first_run|vcpu_destroy|vm_destroy|process_exit)$/ {print $1}' \
+	"$tmp/basic.ev" | uniq | tr '\n' ' ')
+t_eq "events in lifecycle order" "$order" \
+	"vm_create vcpu_create set_cpuid first_run vcpu_destroy vm_destroy process_exit "
+t_eq "vcpu_create for vCPU 0, ret 0" \
+	"$(awk '$1=="vcpu_create" {print $3, $4}' "$tmp/basic.ev")" "0 0"
+sc=$(awk '$1=="set_cpuid" {print $4, $7}' "$tmp/basic.ev")
+if [ "${sc%% *}" = 0 ] && [ "${sc#* }" != "-" ] && [ $((${sc#* })) -ne 0 ]; then
+	t_ok "set_cpuid succeeded with guest_supported_xcr0 ${sc#* } (nonzero)"
+else
+	t_fail "set_cpuid succeeded with a nonzero guest_supported_xcr0" "got: $sc"
+fi
+# I1 against the live kernel, through a second path: the xstate-size CLI on
+# the fpstate xfeatures the probe read must give the size the probe read.
+read -r size xf < <(awk '$1=="vcpu_create" {print $5, $6}' "$tmp/basic.ev")
+# The kernel's buffers are compacted when it has XSAVEC or XSAVES (0xD.1 EAX bit 1 or 3).
+eax=$("$XS" --dump-cpu | sed -n 's/^leaf=0x0000000d subleaf=0x01 eax=\(0x[0-9a-f]*\).*/\1/p')
+fmt=standard
+[ $(( ${eax:-0} & 0xa )) -ne 0 ] && fmt=compacted
+model=$("$XS" "$xf" | awk -v f=$fmt '$1=="mask" { for (i = 3; i < NF; i++) if ($i == f) print $(i+1) }')
+if [ -n "$size" ] && [ "$size" != "-" ] && [ "$size" = "$model" ]; then
+	t_ok "vCPU fpstate size $size = size model for its xfeatures $xf ($fmt)"
+else
+	t_fail "vCPU fpstate size = size model" "kernel: $size for $xf; model ($fmt): $model"
+fi
+if grep -q '^# size checks: [1-9][0-9]*, mismatches: 0$' "$tmp/basic.err"; then
+	t_ok "--check-sizes: every fpstate seen matches the model ($(grep '^# size checks' "$tmp/basic.err" | cut -c3-))"
+else
+	t_fail "--check-sizes: every fpstate seen matches the model" "$(grep size "$tmp/basic.err")"
+fi
+perm=$(awk '$1=="perm_sync" {print $3}' "$tmp/basic.ev")
+t_eq "perm_sync with vcpu_create" "$perm" "0"
+attach=$(sed -n 's/^# attached in \([0-9.]*\) ms.*/\1/p' "$tmp/basic.err")
+echo "# attach time (program start to attached): $attach ms"
+
+# --- pid filter: a concurrent KVM process is excluded ----------------------
+# An unfiltered probe watches the whole window, to prove the other process
+# really did KVM work while the filtered one was tracing.
+"$D" --duration 30 -o "$tmp/all.jsonl" 2>"$tmp/all.err" &
+all_pid=$!
+bg_pids+=("$all_pid")
+if wait_attached "$tmp/all.err"; then
+	"$V" exit-loop --exits 20000 >"$tmp/other.out" 2>&1 &
+	other=$!
+	bg_pids+=("$other")
+	sleep 0.2
+	"$D" -o "$tmp/filt.jsonl" -- "$V" multi --vms 1 --vcpus 2 >"$tmp/filt.out" 2>"$tmp/filt.err"
+	kill -0 "$other" 2>/dev/null && overlap=1 || overlap=0
+	wait "$other"
+	sleep 0.3
+	kill -INT "$all_pid"
+	wait "$all_pid"
+	fields "$tmp/filt.jsonl" >"$tmp/filt.ev"
+	fields "$tmp/all.jsonl" >"$tmp/all.ev"
+	if awk -v p="$other" '$2==p && $1=="vm_create"' "$tmp/all.ev" | grep -q . && [ $overlap = 1 ]; then
+		t_ok "unfiltered probe saw the concurrent process $other create its VM (it overlapped the traced run)"
+	else
+		t_fail "the concurrent KVM process ran during the traced run" \
+			"overlap=$overlap; events of $other: $(awk -v p="$other" '$2==p' "$tmp/all.ev" | head -3)"
+	fi
+	t_eq "filtered probe: no event of the concurrent process $other" \
+		"$(awk -v p="$other" '$2==p' "$tmp/filt.ev" | head -3)" ""
+	t_eq "filtered probe: 2 vCPUs created and run" \
+		"$(awk '$1=="vcpu_create" && $4==0' "$tmp/filt.ev" | wc -l) $(awk '$1=="first_run"' "$tmp/filt.ev" | wc -l)" "2 2"
+else
+	t_fail "background unfiltered probe attached" "$(cat "$tmp/all.err")"
+fi
+
+# --- lost events: a burst larger than a 4 KiB ring buffer -------------------
+"$D" --ringbuf-kib 4 -o "$tmp/burst.jsonl" -- "$V" multi --vms 4 --vcpus 8 \
+	>"$tmp/burst.out" 2>"$tmp/burst.err"
+rc=$?
+fields "$tmp/burst.jsonl" count >"$tmp/burst.ev"
+lost_total=$(sed -n 's/^# events: [0-9]*, lost: \([0-9]*\)$/\1/p' "$tmp/burst.err")
+lost_events=$(awk '$1=="lost" {s += $5} END {print s + 0}' "$tmp/burst.ev")
+if [ $rc -eq 0 ] && [ "${lost_total:-0}" -gt 0 ] && [ "$lost_events" = "$lost_total" ]; then
+	t_ok "4 KiB ring buffer, 32 vCPUs: $lost_total events dropped, all reported as lost events"
+else
+	t_fail "burst: drops counted and reported as lost events" \
+		"rc=$rc lost()=$lost_total sum of lost events=$lost_events"
+fi
+
+# --- the run guard: a thousand KVM_RUNs, one event -------------------------
+"$D" -o "$tmp/g.jsonl" -- "$V" exit-loop --exits 1000 >/dev/null 2>"$tmp/g.err"
+"$D" --no-guard -o "$tmp/ng.jsonl" -- "$V" exit-loop --exits 1000 >/dev/null 2>"$tmp/ng.err"
+g=$(fields "$tmp/g.jsonl" | awk '$1=="first_run" || $1=="xcr0_change"' | wc -l)
+ng=$(fields "$tmp/ng.jsonl" | awk '$1=="first_run" || $1=="xcr0_change"' | wc -l)
+if [ "$g" -eq 1 ] && [ "$ng" -gt 1000 ]; then
+	t_ok "guard: 1001 KVM_RUNs give $g run event with the guard, $ng without"
+else
+	t_fail "guard: one run event with the guard, one per run without" "with: $g, without: $ng"
+fi
+
+# --- bad input and environment --------------------------------------------
+out=$("$D" --probes=bogus 2>&1); rc=$?
+if [ $rc -eq 2 ] && grep -q "unknown tier 'bogus'" <<<"$out"; then
+	t_ok "--probes=bogus: exit 2, names the tier"
+else
+	t_fail "--probes=bogus" "rc=$rc out=$out"
+fi
+out=$("$D" --probes=fentry --duration 1 2>&1); rc=$?
+if [ $rc -eq 1 ] && grep -q "probe tier 'fentry' cannot run on this kernel: tier not implemented in this build" <<<"$out"; then
+	t_ok "--probes=fentry: exit 1, says why it cannot run"
+else
+	t_fail "--probes=fentry" "rc=$rc out=$out"
+fi
+out=$("$D" --ringbuf-kib 0 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q -- "--ringbuf-kib: must be > 0" <<<"$out" &&
+	t_ok "--ringbuf-kib 0: exit 2, names the option" || t_fail "--ringbuf-kib 0" "rc=$rc out=$out"
+if command -v setpriv >/dev/null; then
+	out=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$D" --duration 1 2>&1); rc=$?
+	if [ $rc -eq 1 ] && grep -q "needs root, or CAP_BPF and CAP_PERFMON (uid 65534" <<<"$out"; then
+		t_ok "unprivileged: exit 1, says which privileges are missing"
+	else
+		t_fail "unprivileged run" "rc=$rc out=$out"
+	fi
+else
+	t_skip "unprivileged run" "setpriv (util-linux) not installed"
+fi
+t_done
