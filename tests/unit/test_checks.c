@@ -220,7 +220,9 @@ static void test_i5(void **state)
 
 static void test_lint_cpuid_size(void **state)
 {
-	struct xsw_cpuid_xsave cpuid = { .xcr0 = 0x602e7, .size_std = 2696, .has_leaf_d = 1 };
+	/* EBX follows the guest's XCR0 (576 at reset): only ECX counts. */
+	struct xsw_cpuid_xsave cpuid = { .xcr0 = 0x602e7, .size_std = 576, .size_max = 2696,
+					 .has_leaf_d = 1 };
 	struct xsw_checker c;
 	struct xsw_ev_finding f;
 
@@ -228,7 +230,7 @@ static void test_lint_cpuid_size(void **state)
 	assert_int_equal(xsw_lint_cpuid_size(&c, &cpuid, &f), XSW_VERDICT_FAILS);
 	assert_string_equal(f.id, "cpuid-size-low");
 	assert_int_equal(f.need_size, 11008);
-	cpuid.size_std = 11008;
+	cpuid.size_max = 11008;
 	assert_int_equal(xsw_lint_cpuid_size(&c, &cpuid, &f), XSW_VERDICT_HOLDS);
 	cpuid.has_leaf_d = 0;
 	assert_int_equal(xsw_lint_cpuid_size(&c, &cpuid, &f), XSW_VERDICT_UNKNOWN);
@@ -354,6 +356,19 @@ static void test_run_cpuid_after_run(void **state)
 	ev.set_cpuid.cpuid = prev.cpuid;
 	xsw_checks_run(&c, &ev, &proc, &vcpu, &prev, v, collect, NULL);
 	assert_int_equal(nr_found, 0);
+
+	/*
+	 * KVM's own table (KVM_GET_CPUID2) may differ from what the VMM set
+	 * in leaf 0xD and still be accepted: what counts is what KVM derived.
+	 */
+	ev.set_cpuid.cpuid.xcr0 = 0x202e7;
+	ev.set_cpuid.guest_supported_xcr0 = 0x2e7;
+	xsw_checks_run(&c, &ev, &proc, &vcpu, &prev, v, collect, NULL);
+	assert_int_equal(nr_found, 0);
+	ev.set_cpuid.guest_supported_xcr0 = 0x202e7;
+	xsw_checks_run(&c, &ev, &proc, &vcpu, &prev, v, collect, NULL);
+	assert_int_equal(nr_found, 1);
+	assert_int_equal(found[0].need_mask, 0x202e7);
 }
 
 int main(void)

@@ -200,15 +200,21 @@ enum xsw_verdict xsw_lint_cpuid_size(const struct xsw_checker *c,
 {
 	uint32_t need;
 
+	/*
+	 * 0xD.0 ECX is the static size for every feature EDX:EAX lets the
+	 * guest enable: what a guest sizes its XSAVE buffers with. EBX follows
+	 * the guest's current XCR0 and KVM rewrites it at run time
+	 * (kvm_update_cpuid_runtime()), so it is not checked.
+	 */
 	if (!cpuid->has_leaf_d || !cpuid->xcr0)
 		return XSW_VERDICT_UNKNOWN;
 	need = xsw_xstate_size(c->cpu, cpuid->xcr0, false);
-	if (cpuid->size_std < need)
-		return fail(f, XSW_LINT_CPUID_SIZE_LOW, cpuid->size_std, need, cpuid->xcr0,
+	if (cpuid->size_max < need)
+		return fail(f, XSW_LINT_CPUID_SIZE_LOW, cpuid->size_max, need, cpuid->xcr0,
 			    cpuid->xcr0,
-			    "CPUID.0xD.0 EBX %u < %u = size(its xcr0 0x%" PRIx64
+			    "CPUID.0xD.0 ECX %u < %u = size(its xcr0 0x%" PRIx64
 			    ", standard): guest XSAVE buffers sized from it overflow",
-			    cpuid->size_std, need, (uint64_t)cpuid->xcr0);
+			    cpuid->size_max, need, (uint64_t)cpuid->xcr0);
 	return XSW_VERDICT_HOLDS;
 }
 
@@ -304,17 +310,30 @@ static void check_set_cpuid(struct run_ctx *r, const struct xsw_checker *c,
 	/*
 	 * KVM accepts an identical table after KVM_RUN (QEMU re-sets it on
 	 * hotplug; kvm_cpuid_check_equal()) and refuses a different one since
-	 * 5.16: what gets through and differs is a guest whose XSAVE layout
-	 * changed under it.
+	 * 5.16. What matters for the FPU is what KVM derived from the table:
+	 * a successful KVM_SET_CPUID2 after KVM_RUN that changes the guest's
+	 * supported XCR0/XSS changes the XSAVE layout under a running guest.
+	 * Sources that cannot read guest_supported_xcr0 compare leaf 0xD.
 	 */
-	if (prev && prev->ran && prev->cpuid_generation &&
-	    memcmp(&prev->cpuid, &s->cpuid, sizeof(s->cpuid))) {
-		fail(&f, XSW_LINT_CPUID_AFTER_RUN, prev->cpuid.size_std, s->cpuid.size_std,
-		     prev->cpuid.xcr0, s->cpuid.xcr0,
-		     "KVM_SET_CPUID2 (generation %u) after the vCPU ran changed leaf 0xD "
-		     "(xcr0 0x%" PRIx64 " -> 0x%" PRIx64 ") under a running guest",
-		     vcpu->cpuid_generation, (uint64_t)prev->cpuid.xcr0, (uint64_t)s->cpuid.xcr0);
-		record(r, XSW_LINT_CPUID_AFTER_RUN, XSW_VERDICT_FAILS, &f);
+	if (prev && prev->ran && prev->cpuid_generation) {
+		bool changed;
+
+		if (s->guest_supported_xcr0 && prev->guest_supported_xcr0)
+			changed = s->guest_supported_xcr0 != prev->guest_supported_xcr0 ||
+				  s->guest_supported_xss != prev->guest_supported_xss;
+		else
+			changed = s->cpuid.xcr0 != prev->cpuid.xcr0 || s->cpuid.xss != prev->cpuid.xss;
+		if (changed) {
+			uint64_t before = s->guest_supported_xcr0 ? prev->guest_supported_xcr0
+								  : prev->cpuid.xcr0;
+			uint64_t after = s->guest_supported_xcr0 ?: s->cpuid.xcr0;
+
+			fail(&f, XSW_LINT_CPUID_AFTER_RUN, 0, 0, before, after,
+			     "KVM_SET_CPUID2 (generation %u) after the vCPU ran changed the guest's "
+			     "xcr0 0x%" PRIx64 " -> 0x%" PRIx64 " under a running guest",
+			     vcpu->cpuid_generation, before, after);
+			record(r, XSW_LINT_CPUID_AFTER_RUN, XSW_VERDICT_FAILS, &f);
+		}
 	}
 }
 

@@ -75,7 +75,7 @@ enum xsw_verdict xsw_check_i4(const struct xsw_checker *c, const struct xsw_fpst
 enum xsw_verdict xsw_check_i5(const struct xsw_checker *c, uint32_t hyp_buffer_size,
 			      uint64_t hyp_xcr0, uint64_t supervisor_xfeatures,
 			      struct xsw_ev_finding *f);
-/* Lint: a KVM_SET_CPUID2 whose 0xD.0 EBX is below the standard size of its own xcr0. */
+/* Lint: a KVM_SET_CPUID2 whose 0xD.0 ECX is below the standard size of its own xcr0. */
 enum xsw_verdict xsw_lint_cpuid_size(const struct xsw_checker *c,
 				     const struct xsw_cpuid_xsave *cpuid,
 				     struct xsw_ev_finding *f);
