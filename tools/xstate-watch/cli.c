@@ -49,8 +49,8 @@ int xsw_cli_load_cpu(const char *path, struct xsw_cpu_model *m)
 	else
 		ret = xsw_cpu_model_from_host(m, &err);
 	if (ret) {
-		fprintf(stderr, "xstate-watch: %s%s%s\n", path ? "--cpu-model " : "",
-			path ? ": " : "", err.msg[0] ? err.msg : strerror(-ret));
+		fprintf(stderr, "xstate-watch: %s%s\n", path ? "--cpu-model: " : "",
+			err.msg[0] ? err.msg : strerror(-ret));
 		return -1;
 	}
 	return 0;

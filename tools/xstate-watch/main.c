@@ -16,11 +16,17 @@ int main(int argc, char **argv)
 {
 	/* Sinks write to stdout while a pipe reads it: line-buffer it. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc > 1 && !strcmp(argv[1], "run"))
+	/* argp names the program after argv[0] in its messages. */
+	if (argc > 1 && !strcmp(argv[1], "run")) {
+		argv[1] = (char *)"xstate-watch run";
 		return xsw_run_main(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "replay"))
+	}
+	if (argc > 1 && !strcmp(argv[1], "replay")) {
+		argv[1] = (char *)"xstate-watch replay";
 		return xsw_replay_main(argc - 1, argv + 1);
+	}
 	if (argc > 1 && !strcmp(argv[1], "model")) {
+		argv[1] = (char *)"xstate-watch model";
 #ifdef XSW_HAVE_MODEL
 		return xsw_model_main(argc - 1, argv + 1);
 #else
