@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# xstate-watch run -- vcpu-lifecycle SCENARIO, for every scenario
+# vcpu-lifecycle lists: real KVM, real BPF. For each: the exit status is
+# the scenario's own, the events come in lifecycle order, the vCPU ids and
+# counts match what vcpu-lifecycle created, every fpstate size the probes
+# read from the kernel equals the size model's figure for that fpstate's
+# own xfeatures (I1 against the live kernel), no invariant fails, and only
+# the lints the scenario provokes on purpose fire.
+set -uo pipefail
+. "$(dirname "$0")/../lib/tap.sh"
+
+W=$XSW_BUILD/tools/xstate-watch/xstate-watch
+VL=$XSW_BUILD/tools/vcpu-lifecycle/vcpu-lifecycle
+XS=$XSW_BUILD/tools/xstate-size/xstate-size
+for b in "$W" "$VL" "$XS"; do
+	[ -x "$b" ] || t_skip_all "$b not built (make all)"
+done
+command -v jq >/dev/null || t_skip_all "jq not installed (make deps)"
+t_need_root
+t_need_kvm
+[ -r /sys/kernel/btf/vmlinux ] || t_skip_all "no BTF at /sys/kernel/btf/vmlinux"
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null ||
+	t_skip_all "tracefs not mounted and cannot be mounted at /sys/kernel/tracing"
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Arguments per scenario; a scenario not listed here runs without any.
+args_for() {
+	case $1 in
+	multi) echo "--vms 2 --vcpus 2" ;;
+	cpuid-model) echo "$XSW_TOP/tests/fixtures/cpu/zen4-genoa-epyc9124.cpu" ;;
+	exit-loop) echo "--exits 100" ;;
+	bench) echo "--iterations 3" ;;
+	esac
+}
+# Lints a scenario provokes on purpose (sorted, space separated).
+lints_for() {
+	case $1 in
+	perm-late) echo "cpuid-pre-perm" ;;
+	perm-after-lock) echo "perm-after-lock" ;;
+	esac
+}
+
+scenarios=$("$VL" --help | sed -n '/^SCENARIOS:/,/^$/p' | awk 'NR > 1 && NF { print $1 }')
+[ -n "$scenarios" ] || t_skip_all "could not read the scenario list from vcpu-lifecycle --help"
+
+# Size model figures for this host, memoised: size MASK compacted|standard
+declare -A sizes
+size() {
+	local key="$1/$2"
+	if [ -z "${sizes[$key]:-}" ]; then
+		sizes[$key]=$("$XS" "$1" | awk -v f="$2" '$1 == "mask" { for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }')
+	fi
+	echo "${sizes[$key]}"
+}
+
+for s in $scenarios; do
+	# shellcheck disable=SC2046
+	set -- $(args_for "$s")
+	"$VL" "$s" "$@" >"$tmp/$s.alone" 2>&1
+	want_rc=$?
+	"$W" run -q --json "$tmp/$s.jsonl" --ktap "$tmp/$s.ktap" -- "$VL" "$s" "$@" \
+		>"$tmp/$s.out" 2>"$tmp/$s.err"
+	rc=$?
+	t_eq "$s: exit status is the scenario's own ($want_rc)" "$rc" "$want_rc"
+	if ! grep -q "probe tier: " "$tmp/$s.err"; then
+		t_fail "$s: collector attached" "$(cat "$tmp/$s.err")"
+		continue
+	fi
+	j=$tmp/$s.jsonl
+	t_eq "$s: no invariant violation" \
+		"$(jq -r 'select(.event == "violation") | "\(.id): \(.text)"' "$j")" ""
+	t_eq "$s: lints: exactly the provoked ones" \
+		"$(jq -r 'select(.event == "lint") | .id' "$j" | sort -u | xargs)" "$(lints_for "$s")"
+
+	# vCPUs: the ids vcpu-lifecycle created (vmN/ prefix in multi) vs the events.
+	created=$(grep -oE 'KVM_CREATE_VCPU\(id [0-9]+\) -> fd' "$tmp/$s.out" | grep -oE '[0-9]+' | sort -n | xargs)
+	seen=$(jq -r 'select(.event == "vcpu_create" and .ret == 0) | .vcpu_id' "$j" | sort -n | xargs)
+	nr_seen=$(wc -w <<<"$seen")
+	if [ "$s" = bench ]; then
+		# bench prints timings, not each ioctl: 3 iterations x 1 VM x 1 vCPU at least.
+		[ "$nr_seen" -ge 3 ] && t_ok "$s: $nr_seen vCPUs seen (>= 3 iterations)" ||
+			t_fail "$s: vCPUs seen" "only $nr_seen vcpu_create events"
+	else
+		t_eq "$s: vCPU ids seen = ids created" "$seen" "$created"
+	fi
+	t_eq "$s: every vCPU created is seen destroyed" \
+		"$(jq -r 'select(.event == "vcpu_destroy") | .vcpu_id' "$j" | wc -l)" "$nr_seen"
+	t_eq "$s: one KTAP lifecycle point per vCPU, nothing failed" \
+		"$(grep -c ' lifecycle: ' "$tmp/$s.ktap")|$(tail -1 "$tmp/$s.ktap" | sed 's/.*, //')" \
+		"$nr_seen|0 failed"
+
+	# Order: per vCPU, create first and destroy last, CPUID before the first
+	# run; its VM created before and destroyed after it; process_exit last.
+	bad=$(jq -r '[.event, .vm, (.vcpu_id | tostring), (.pid | tostring)] | join(" ")' "$j" | awk '
+		{ n++ }
+		$1 == "vm_create" { vmc[$2] = n }
+		$1 == "vm_destroy" { vmd[$2] = n }
+		$1 == "process_exit" { pe[$4] = n }
+		$3 != "-1" {
+			k = $2 "/" $3
+			if (!(k in first)) first[k] = $1
+			last[k] = $1
+			if ($1 == "vcpu_create") { cr[k] = n; vmof[k] = $2; pidof[k] = $4 }
+			if ($1 == "set_cpuid" && !(k in sc)) sc[k] = n
+			if ($1 == "first_run" && !(k in fr)) fr[k] = n
+			if ($1 == "vcpu_destroy") ds[k] = n
+		}
+		$1 != "process_exit" { lastn[$4] = n }
+		END {
+			for (k in cr) {
+				if (first[k] != "vcpu_create") print k ": first event " first[k]
+				if (!(k in ds)) print k ": never destroyed"
+				else if (last[k] != "vcpu_destroy") print k ": event after destroy: " last[k]
+				if ((k in fr) && !((k in sc) && sc[k] < fr[k])) print k ": ran before KVM_SET_CPUID2"
+				if (!(vmof[k] in vmc) || vmc[vmof[k]] > cr[k]) print k ": VM not created first"
+				if (!(vmof[k] in vmd) || vmd[vmof[k]] < ds[k]) print k ": VM destroyed before it"
+				if (!(pidof[k] in pe) || pe[pidof[k]] < lastn[pidof[k]]) print k ": process_exit not last"
+			}
+		}')
+	t_eq "$s: events in lifecycle order" "$bad" ""
+
+	# I1 against the live kernel: fpstate->size == model(xfeatures, compacted),
+	# user_size == model(user_xfeatures, standard).
+	tuples=$(jq -r 'select(.fpstate) | .fpstate | "\(.size) \(.xfeatures) \(.user_size) \(.user_xfeatures)"' "$j" | sort -u)
+	if [ "$nr_seen" -gt 0 ] && [ -z "$tuples" ]; then
+		t_fail "$s: fpstate sizes read from the kernel" "no event carried an fpstate"
+		continue
+	fi
+	mism=""
+	while read -r sz xf usz uxf; do
+		[ -n "$sz" ] || continue
+		[ "$sz" = "$(size "$xf" compacted)" ] ||
+			mism+="fpstate->size $sz, model says $(size "$xf" compacted) for $xf; "
+		[ "$usz" = "$(size "$uxf" standard)" ] ||
+			mism+="user_size $usz, model says $(size "$uxf" standard) for $uxf; "
+	done <<<"$tuples"
+	[ -z "$tuples" ] && t_ok "$s: no vCPU, no fpstate to compare" ||
+		t_eq "$s: kernel fpstate sizes = size model ($(echo "$tuples" | awk '{ print $1 "@" $2 }' | xargs))" "$mism" ""
+done
+t_done
