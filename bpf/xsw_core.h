@@ -134,6 +134,25 @@ static __always_inline void xsw_read_vcpu_fpu(struct kvm_vcpu *vcpu, struct xsw_
 		out->fpu_guest_perm = BPF_CORE_READ(gfpu_perm, perm);
 }
 
+/*
+ * vcpu->arch.guest_supported_xss is absent from 6.12 (KVM checked IA32_XSS
+ * writes against kvm_caps.supported_xss); "KVM: x86: Add guest_supported_xss
+ * placeholder" (TDX vCPU series, 2025; hash not verified here) added it.
+ * 0 where the running kernel lacks it.
+ */
+struct kvm_vcpu_arch___xsw_core {
+	__u64 guest_supported_xss;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 xsw_vcpu_supported_xss(struct kvm_vcpu *vcpu)
+{
+	struct kvm_vcpu_arch___xsw_core *arch = (void *)&vcpu->arch;
+
+	if (!bpf_core_field_exists(arch->guest_supported_xss))
+		return 0;
+	return BPF_CORE_READ(arch, guest_supported_xss);
+}
+
 /* fd -> struct file of @task (NULL when out of range or not open). */
 static __always_inline struct file *xsw_fd_file(struct task_struct *task, long fd)
 {

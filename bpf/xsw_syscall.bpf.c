@@ -580,7 +580,7 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 	/* What the VMM passed (KVM keeps a copy, but patches 0xD EBX at runtime). */
 	ev->set_cpuid.nent = read_user_cpuid(in->arg, &ev->set_cpuid.cpuid);
 	ev->set_cpuid.guest_supported_xcr0 = BPF_CORE_READ(vcpu, arch.guest_supported_xcr0);
-	ev->set_cpuid.guest_supported_xss = BPF_CORE_READ(vcpu, arch.guest_supported_xss);
+	ev->set_cpuid.guest_supported_xss = xsw_vcpu_supported_xss(vcpu);
 	xsw_read_perm(task, true, &ev->set_cpuid.guest_perm);
 	xsw_read_fpstate(BPF_CORE_READ(vcpu, arch.guest_fpu.fpstate), &ev->set_cpuid.fps);
 	bpf_ringbuf_submit(ev, 0);

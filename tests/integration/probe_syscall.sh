@@ -109,13 +109,15 @@ echo "# attach time (program start to attached): $attach ms"
 all_pid=$!
 bg_pids+=("$all_pid")
 if wait_attached "$tmp/all.err"; then
-	"$V" exit-loop --exits 20000 >"$tmp/other.out" 2>&1 &
+	# ~20 us per exit here: seconds of KVM_RUNs, stopped once the traced run ends.
+	"$V" exit-loop --exits 1000000 >"$tmp/other.out" 2>&1 &
 	other=$!
 	bg_pids+=("$other")
 	sleep 0.2
 	"$D" -o "$tmp/filt.jsonl" -- "$V" multi --vms 1 --vcpus 2 >"$tmp/filt.out" 2>"$tmp/filt.err"
 	kill -0 "$other" 2>/dev/null && overlap=1 || overlap=0
-	wait "$other"
+	kill "$other" 2>/dev/null
+	wait "$other" 2>/dev/null
 	sleep 0.3
 	kill -INT "$all_pid"
 	wait "$all_pid"
