@@ -46,7 +46,8 @@ static const struct argp_option live_opts[] = {
 	{ "interval", 'i', "SECONDS", 0, "Refresh interval (default 1)", 0 },
 	{ "count", 'c', "N", 0, "Stop after N refreshes", 0 },
 	{ "json", 'j', "FILE", OPTION_ARG_OPTIONAL,
-	  "JSON-lines event stream to stdout (no table), or to FILE (with the table)", 0 },
+	  "JSON-lines event stream to stdout (no table), or to FILE (with the table); "
+	  "--json FILE and --json=FILE both work", 0 },
 	{ "strict", 's', NULL, 0, "Lints are failures too", 0 },
 	{ "probes", 'P', "TIER", 0, "auto (default), tracepoint, fentry or syscall", 0 },
 	{ "listen", 'l', "ADDR:PORT", 0, "Serve Prometheus /metrics (\":9464\" = loopback)", 0 },
@@ -62,6 +63,7 @@ struct live_env {
 	double interval;
 	long count;
 	bool json, strict, no_guard, no_clear, dump;
+	bool json_pending;	/* the last option was --json without =FILE */
 	const char *json_file, *listen, *cpu_model;
 	enum xsw_tier tier;
 };
@@ -69,8 +71,11 @@ struct live_env {
 static error_t live_parse(int key, char *arg, struct argp_state *state)
 {
 	struct live_env *env = state->input;
+	bool json_pending = env->json_pending;
 	char *end;
 
+	/* Parsed in order: "--json FILE" is --json followed by its file. */
+	env->json_pending = false;
 	switch (key) {
 	case 'p':
 		env->pid = strtoul(arg, &end, 10);
@@ -90,6 +95,7 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 	case 'j':
 		env->json = true;
 		env->json_file = arg;
+		env->json_pending = !arg;
 		break;
 	case 's': env->strict = true; break;
 	case 'l': env->listen = arg; break;
@@ -103,8 +109,18 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 				   "(auto, tracepoint, fentry, syscall)", arg);
 		break;
 	case ARGP_KEY_ARG:
+		if (json_pending) {
+			env->json_file = arg;
+			break;
+		}
 		argp_error(state, "unexpected argument '%s' (modes: run, replay, model)", arg);
 		break;
+	case ARGP_KEY_END:
+	case ARGP_KEY_SUCCESS:
+	case ARGP_KEY_INIT:
+	case ARGP_KEY_FINI:
+		env->json_pending = json_pending;
+		return ARGP_ERR_UNKNOWN;
 	default:
 		return ARGP_ERR_UNKNOWN;
 	}
@@ -139,8 +155,10 @@ int xsw_live_main(int argc, char **argv)
 	char header[160];
 
 	argp_err_exit_status = XSW_EXIT_USAGE;
-	if (argp_parse(&argp, argc, argv, 0, NULL, &env))
+	if (argp_parse(&argp, argc, argv, ARGP_IN_ORDER, NULL, &env))
 		return XSW_EXIT_USAGE;
+	if (env.json_file && !strcmp(env.json_file, "-"))
+		env.json_file = NULL;	/* --json - is the stdout stream */
 	if (env.dump)
 		return dump_cpu();
 
