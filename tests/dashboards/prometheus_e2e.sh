@@ -26,7 +26,8 @@ for cmd in prometheus promtool python3 curl; do
 done
 [ -x "$xw" ] || t_skip_all "collector not built: $xw (make all)"
 [ -x "$vl" ] || t_skip_all "vcpu-lifecycle not built: $vl (make all)"
-"$xw" --help 2>&1 | grep -q -- '--listen' || t_skip_all "$xw has no --listen option"
+help=$("$xw" --help 2>&1)
+grep -q -- '--listen' <<<"$help" || t_skip_all "$xw has no --listen option"
 [ -e /sys/kernel/btf/vmlinux ] || t_skip_all "no BTF at /sys/kernel/btf/vmlinux"
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null
@@ -56,7 +57,7 @@ xw_pid=$!
 pids+=("$xw_pid")
 port=""
 for _ in $(seq 100); do
-	port=$(sed -n 's/.*serving \/metrics on .*(port \([0-9]*\)).*/\1/p' "$tmp/xw.err")
+	port=$(sed -n 's/.*serving \/metrics on .*(port \([0-9]*\)).*/\1/p' "$tmp/xw.err" 2>/dev/null)
 	grep -q 'probe tier:' "$tmp/xw.err" && [ -n "$port" ] && break
 	kill -0 "$xw_pid" 2>/dev/null || break
 	sleep 0.1
@@ -111,6 +112,18 @@ if ! curl -sf "$prom/-/ready" >/dev/null; then
 	t_done; exit
 fi
 t_ok "prometheus ready on 127.0.0.1:$prom_port, scraping $live and $dead every second"
+
+# The workload must start after the first scrape: counters whose first
+# sample already holds every event show no increase and no rate.
+scraped=""
+for _ in $(seq 100); do
+	scraped=$(curl -sf "$prom/api/v1/query" --data-urlencode "query=up{instance=\"$live\"} == 1" |
+		grep -o '"value":\[[^]]*"1"\]')
+	[ -n "$scraped" ] && break
+	sleep 0.1
+done
+[ -n "$scraped" ] && t_ok "prometheus scraped the collector before the workload" ||
+	t_fail "prometheus scraped the collector before the workload" "$(tail -5 "$tmp/prom.log")"
 
 # --- workload: a held VM, scenarios, and scrapes during a burst --------------
 coproc HOLD { exec python3 "$lib/kvm_hold.py" 2; }
