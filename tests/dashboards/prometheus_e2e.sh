@@ -179,7 +179,8 @@ if [ $rc -ne 0 ] && grep -q "$live" <<<"$out" && grep -q EADDRINUSE <<<"$out"; t
 else
 	t_fail "second collector on $live refused" "exit $rc: $out"
 fi
-curl -sf "http://$live/metrics" | grep -q '^xstate_watch_info{' &&
+body=$(curl -sf "http://$live/metrics")
+grep -q '^xstate_watch_info{' <<<"$body" &&
 	t_ok "the first collector still serves $live" ||
 	t_fail "the first collector still serves $live" "no exposition"
 # 192.0.2.1 is TEST-NET-1: on no interface of this host. Bound to, never contacted.
