@@ -468,11 +468,13 @@ static __always_inline int on_supported_cpuid(struct task_struct *task,
 	struct xsw_event *ev;
 	__u64 vm = kind == XSW_FILE_VM ? (__u64)file_private(file) : 0;
 
+	/* A VMM in the making: its exit must be reported (and its state freed). */
+	mark_kvm_proc(bpf_get_current_pid_tgid() >> 32);
 	ev = ev_reserve(XSW_EV_SUPPORTED_CPUID, vm, -1, ret < 0 ? ret : 0, dur);
 	if (!ev)
 		return 0;
 	ev->supported.system = kind == XSW_FILE_SYSTEM;
-	/* On E2BIG the kernel wrote back only the nent it needs. */
+	/* The kernel writes the table (and nent) back only on success. */
 	if (ret == 0)
 		ev->supported.nent = read_user_cpuid(in->arg, &ev->supported.cpuid);
 	else

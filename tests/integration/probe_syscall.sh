@@ -7,7 +7,8 @@
 # KVM process that an unfiltered probe does see; a ring buffer too small for
 # a burst must report its drops as `lost` events; the kvm_entry/KVM_RUN
 # guard must turn a thousand runs into one event; bad options, a tier that
-# cannot run and missing privileges must fail with a clear message.
+# cannot run, missing privileges, KVM or BTF must fail with a clear message,
+# and an unmounted tracefs must be mounted.
 source "$(dirname "$0")/../lib/tap.sh"
 D=$XSW_BUILD/tools/xstate-watch/xsw-probe-dump
 V=$XSW_BUILD/tools/vcpu-lifecycle/vcpu-lifecycle
@@ -189,5 +190,32 @@ if command -v setpriv >/dev/null; then
 	fi
 else
 	t_skip "unprivileged run" "setpriv (util-linux) not installed"
+fi
+# Missing resources, each hidden in a private mount namespace (unshare
+# makes mounts private: nothing leaks to the host).
+if command -v unshare >/dev/null; then
+	out=$(unshare --mount sh -c "mount -t tmpfs none /dev && '$D' --duration 1" 2>&1); rc=$?
+	if [ $rc -eq 1 ] && grep -q "no KVM on this machine: /dev/kvm does not exist" <<<"$out"; then
+		t_ok "no /dev/kvm: exit 1, says KVM is missing"
+	else
+		t_fail "no /dev/kvm" "rc=$rc out=$out"
+	fi
+	out=$(unshare --mount sh -c "mount -t tmpfs none /sys/kernel/btf && '$D' --duration 1" 2>&1); rc=$?
+	if [ $rc -eq 1 ] && grep -q "no kernel BTF at /sys/kernel/btf/vmlinux" <<<"$out"; then
+		t_ok "no kernel BTF: exit 1, says so"
+	else
+		t_fail "no kernel BTF" "rc=$rc out=$out"
+	fi
+	out=$(unshare --mount sh -c "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null
+		[ -e /sys/kernel/tracing/events ] && echo STILL-MOUNTED
+		'$D' --probes=syscall --duration 1 && [ -e /sys/kernel/tracing/events ] && echo REMOUNTED" 2>&1); rc=$?
+	if [ $rc -eq 0 ] && grep -q "^# tracefs was not mounted: mounted it at /sys/kernel/tracing" <<<"$out" &&
+	   grep -q REMOUNTED <<<"$out" && ! grep -q STILL-MOUNTED <<<"$out"; then
+		t_ok "tracefs not mounted: mounted, said so, and the tier attached"
+	else
+		t_fail "tracefs not mounted" "rc=$rc out=$out"
+	fi
+else
+	t_skip "missing /dev/kvm, BTF, tracefs" "unshare (util-linux) not installed"
 fi
 t_done
