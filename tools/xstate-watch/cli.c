@@ -205,6 +205,8 @@ int xsw_cli_probe_start(struct xsw_cli_probe *cp, enum xsw_tier want,
 		fprintf(stderr, "xstate-watch: %s\n", err.msg);
 		return -1;
 	}
+	if (err.msg[0])	/* a note, e.g. that it mounted tracefs */
+		fprintf(stderr, "xstate-watch: %s\n", err.msg);
 	cp->ops = xsw_tier_choose(want, why, sizeof(why), &err);
 	if (!cp->ops) {
 		fprintf(stderr, "xstate-watch: no probe tier can run: %s%s%s\n", err.msg,
