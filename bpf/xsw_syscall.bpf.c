@@ -226,7 +226,6 @@ static __always_inline __u32 read_user_cpuid(__u64 ubuf, struct xsw_cpuid_xsave 
 struct teardown {
 	__u64 vm;		/* match vCPUs of this VM, or ... */
 	__u32 tgid;		/* ... (vm == 0) of this process */
-	__u32 count;
 };
 
 static __always_inline void emit_vcpu_destroy(struct kvm_vcpu *vcpu,
@@ -250,7 +249,6 @@ static long vcpu_teardown_cb(struct bpf_map *map, __u64 *key, struct xsw_vcpu_st
 		return 0;
 	emit_vcpu_destroy((struct kvm_vcpu *)*key, st);
 	bpf_map_delete_elem(map, key);
-	td->count++;
 	return 0;
 }
 
@@ -269,7 +267,6 @@ static long vm_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
 		return 0;
 	emit_vm_destroy(*key);
 	bpf_map_delete_elem(map, key);
-	td->count++;
 	return 0;
 }
 
@@ -280,7 +277,11 @@ static long run_fds_exit_cb(struct bpf_map *map, __u64 *key, __u64 *vcpu, struct
 	return 0;
 }
 
-/* Track a VM the process holds @fds fds of (created while we watched: 1). */
+/*
+ * Start tracking @vm for @tgid (no-op when tracked). A VM we saw created
+ * has 1 fd; one first seen through a vCPU is assumed to have 2 (its own
+ * and that vCPU's): its history before we started is unknown.
+ */
 static __always_inline void vm_track(__u64 vm, __u32 tgid, __s32 fds_if_new)
 {
 	struct xsw_vm_state st = { .tgid = tgid, .fds = fds_if_new };
