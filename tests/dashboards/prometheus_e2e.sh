@@ -72,6 +72,16 @@ fi
 t_ok "xstate-watch --listen 127.0.0.1:0 serves on port $port ($(grep -m1 -o 'probe tier: [a-z]*' "$tmp/xw.err"))"
 live=127.0.0.1:$port
 dead=127.0.0.1:$(free_port)
+tier=$(grep -m1 -o 'probe tier: [a-z]*' "$tmp/xw.err" | sed 's/.*: //')
+# (The collector sets the tier right after printing it: allow a moment.)
+for _ in $(seq 20); do
+	body=$(curl -sf "http://$live/metrics")
+	info=$(grep '^xstate_watch_info{' <<<"$body")
+	grep -q "tier=\"$tier\"" <<<"$info" && break
+	sleep 0.1
+done
+t_eq "info metric names the probe tier ($tier) and this kernel" \
+	"$(sed -n 's/.*tier="\([^"]*\)",kernel="\([^"]*\)".*/\1 \2/p' <<<"$info")" "$tier $(uname -r)"
 
 # --- prometheus -------------------------------------------------------------
 mkdir -p "$tmp/prom"
