@@ -53,6 +53,7 @@ static const struct argp_option live_opts[] = {
 	{ "listen", 'l', "ADDR:PORT", 0, "Serve Prometheus /metrics (\":9464\" = loopback)", 0 },
 	{ "cpu-model", 'm', "FILE", 0, "Size with this CPU model file instead of this CPU", 0 },
 	{ "no-kvm-entry-guard", 'G', NULL, 0, "Emit every kvm_entry (benchmarks of the guard)", 0 },
+	{ "ringbuf-kib", 'R', "KIB", 0, "BPF ring buffer size (default 1024; rounded up to pages, a power of 2)", 0 },
 	{ "no-clear", 'n', NULL, 0, "Do not clear the screen between refreshes", 0 },
 	{ "dump-cpu", 'd', NULL, 0, "Write this CPU as a model file to stdout and exit", 0 },
 	{},
@@ -66,6 +67,7 @@ struct live_env {
 	bool json_pending;	/* the last option was --json without =FILE */
 	const char *json_file, *listen, *cpu_model;
 	enum xsw_tier tier;
+	unsigned int ringbuf_kib;
 };
 
 static error_t live_parse(int key, char *arg, struct argp_state *state)
@@ -101,6 +103,11 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 	case 'l': env->listen = arg; break;
 	case 'm': env->cpu_model = arg; break;
 	case 'G': env->no_guard = true; break;
+	case 'R':
+		env->ringbuf_kib = strtoul(arg, &end, 10);
+		if (*end || !env->ringbuf_kib || env->ringbuf_kib > (1u << 20))
+			argp_error(state, "--ringbuf-kib: '%s' is not a size in KiB (1..1048576)", arg);
+		break;
 	case 'n': env->no_clear = true; break;
 	case 'd': env->dump = true; break;
 	case 'P':
@@ -185,6 +192,7 @@ int xsw_live_main(int argc, char **argv)
 
 	po.pid_filter = env.pid;
 	po.kvm_entry_guard = !env.no_guard;
+	po.ringbuf_kib = env.ringbuf_kib;
 	xsw_cli_catch_signals();
 	if (xsw_cli_probe_start(&cp, env.tier, &po, cli.eng)) {
 		xsw_cli_finish(&cli, true);

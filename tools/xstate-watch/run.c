@@ -44,6 +44,7 @@ static const struct argp_option run_opts[] = {
 	{ "cpu-model", 'm', "FILE", 0, "Size with this CPU model file instead of this CPU", 0 },
 	{ "listen", 'l', "ADDR:PORT", 0, "Serve Prometheus /metrics while CMD runs", 0 },
 	{ "no-kvm-entry-guard", 'G', NULL, 0, "Emit every kvm_entry (benchmarks of the guard)", 0 },
+	{ "ringbuf-kib", 'R', "KIB", 0, "BPF ring buffer size (default 1024; rounded up to pages, a power of 2)", 0 },
 	{ "quiet", 'q', NULL, 0, "No totals on stderr (findings still are)", 0 },
 	{},
 };
@@ -52,12 +53,14 @@ struct run_env {
 	const char *ktap, *json, *cpu_model, *listen;
 	enum xsw_tier tier;
 	bool strict, no_guard, quiet;
+	unsigned int ringbuf_kib;
 	char **cmd;
 };
 
 static error_t run_parse(int key, char *arg, struct argp_state *state)
 {
 	struct run_env *env = state->input;
+	char *end;
 
 	switch (key) {
 	case 'k': env->ktap = arg; break;
@@ -66,6 +69,11 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 	case 'm': env->cpu_model = arg; break;
 	case 'l': env->listen = arg; break;
 	case 'G': env->no_guard = true; break;
+	case 'R':
+		env->ringbuf_kib = strtoul(arg, &end, 10);
+		if (*end || !env->ringbuf_kib || env->ringbuf_kib > (1u << 20))
+			argp_error(state, "--ringbuf-kib: '%s' is not a size in KiB (1..1048576)", arg);
+		break;
 	case 'q': env->quiet = true; break;
 	case 'P':
 		if (xsw_tier_from_name(arg, &env->tier))
@@ -149,6 +157,7 @@ int xsw_run_main(int argc, char **argv)
 	po.pid_filter = child_pid;
 	po.follow_children = true;
 	po.kvm_entry_guard = !env.no_guard;
+	po.ringbuf_kib = env.ringbuf_kib;
 	if (xsw_cli_probe_start(&cp, env.tier, &po, cli.eng)) {
 		close(gate[1]);	/* the child exits 127 without running CMD */
 		waitpid(child_pid, NULL, 0);

@@ -115,6 +115,7 @@ struct summary_sink {
 	FILE *f;
 	struct xsw_summary_opts opts;
 	struct xsw_event last;		/* the last input event: the cause of what follows */
+	bool lost_said;
 };
 
 static void summary_on_event(void *ctx, struct xsw_engine *eng, const struct xsw_event *ev,
@@ -124,9 +125,13 @@ static void summary_on_event(void *ctx, struct xsw_engine *eng, const struct xsw
 
 	if (ev->type != XSW_EV_VIOLATION && ev->type != XSW_EV_LINT) {
 		s->last = *ev;
-		if (ev->type == XSW_EV_LOST && s->opts.findings)
-			fprintf(s->f, "xstate-watch: LOST %" PRIu64 " events (ring buffer full)\n",
+		/* A burst loses in many small batches: say it once, count in the totals. */
+		if (ev->type == XSW_EV_LOST && s->opts.findings && !s->lost_said) {
+			fprintf(s->f, "xstate-watch: LOST %" PRIu64 " events (ring buffer full); "
+				"further losses are counted in the summary\n",
 				(uint64_t)ev->lost.count);
+			s->lost_said = true;
+		}
 		return;
 	}
 	if (!s->opts.findings)
