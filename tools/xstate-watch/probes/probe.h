@@ -36,6 +36,7 @@ struct xsw_probe_opts {
 	bool verbose;		/* libbpf's log to stderr (else kept for errors) */
 };
 
+/* An open tier; each tier's loader defines its own (opaque to callers). */
 struct xsw_probe;
 
 struct xsw_probe_tier_ops {
