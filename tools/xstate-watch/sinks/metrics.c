@@ -9,9 +9,9 @@
  * integers, instead of going through printf("%g").
  *
  * Locking: one mutex around the registry. The engine thread takes it for
- * a few field updates per event; the HTTP thread takes it for one render
- * into a private buffer and sends that buffer after dropping it, so a slow
- * or stuck scraper never holds the engine up.
+ * a few field updates per event; a scrape takes it for one copy of the
+ * registry (a memcpy), then formats and sends the copy without it, so
+ * neither a large registry nor a slow or stuck scraper holds the engine up.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -88,10 +88,8 @@ struct vcpu_series {
 	int64_t headroom;
 };
 
-struct xsw_metrics {
-	pthread_mutex_t lock;
-
-	/* Registry: everything below until "server" is under @lock. */
+/* What a scrape shows; copied out under the lock, formatted outside it. */
+struct registry {
 	uint64_t events[XSW_EV_MAX + 1];	/* [XSW_EV_MAX]: types this build does not know */
 	struct keyed_set violations;
 	struct keyed_set lints;
@@ -104,11 +102,13 @@ struct xsw_metrics {
 	struct vcpu_series *vcpus;
 	size_t nr_vcpus, cap_vcpus;
 	uint64_t scrapes;
-
 	char tier[32];			/* xsw_metrics_set_tier() */
-
-	/* Constant after start. */
 	char kernel[65];
+};
+
+struct xsw_metrics {
+	pthread_mutex_t lock;
+	struct registry reg;		/* under @lock */
 
 	/* Server. */
 	struct MHD_Daemon *daemon;
@@ -146,31 +146,44 @@ __attribute__((format(printf, 2, 3)))
 static void out_printf(struct outbuf *o, const char *fmt, ...)
 {
 	va_list ap;
+	size_t room;
 	int n;
 
+	if (o->oom)
+		return;
+	/* Format straight into the free space; only a miss formats twice. */
+	room = o->cap - o->len;
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	n = vsnprintf(o->buf ? o->buf + o->len : NULL, room, fmt, ap);
 	va_end(ap);
 	if (n < 0) {
 		o->oom = true;
 		return;
 	}
+	if ((size_t)n >= room) {
+		out_reserve(o, n);
+		if (o->oom)
+			return;
+		va_start(ap, fmt);
+		vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
+		va_end(ap);
+	}
+	o->len += n;
+}
+
+static void out_bytes(struct outbuf *o, const char *s, size_t n)
+{
 	out_reserve(o, n);
 	if (o->oom)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(o->buf + o->len, o->cap - o->len, fmt, ap);
-	va_end(ap);
+	memcpy(o->buf + o->len, s, n);
 	o->len += n;
+	o->buf[o->len] = '\0';
 }
 
 static void out_char(struct outbuf *o, char c)
 {
-	out_reserve(o, 1);
-	if (o->oom)
-		return;
-	o->buf[o->len++] = c;
-	o->buf[o->len] = '\0';
+	out_bytes(o, &c, 1);
 }
 
 /* Length of the valid UTF-8 sequence at @s (at most @n bytes), 0 if invalid. */
@@ -220,26 +233,24 @@ static void out_label_value(struct outbuf *o, const char *s, size_t max)
 	while (i < n) {
 		switch (p[i]) {
 		case '\\':
-			out_printf(o, "\\\\");
+			out_bytes(o, "\\\\", 2);
 			i++;
 			continue;
 		case '"':
-			out_printf(o, "\\\"");
+			out_bytes(o, "\\\"", 2);
 			i++;
 			continue;
 		case '\n':
-			out_printf(o, "\\n");
+			out_bytes(o, "\\n", 2);
 			i++;
 			continue;
 		}
 		l = utf8_seq_len(p + i, n - i);
-		if (!l) {
-			out_printf(o, "\xef\xbf\xbd");
-			i++;
-			continue;
-		}
-		out_printf(o, "%.*s", (int)l, s + i);
-		i += l;
+		if (l)
+			out_bytes(o, s + i, l);
+		else
+			out_bytes(o, "\xef\xbf\xbd", 3);	/* U+FFFD for a byte that is not UTF-8 */
+		i += l ? l : 1;
 	}
 	out_char(o, '"');
 }
@@ -321,8 +332,8 @@ static struct vcpu_series *vcpu_find(struct xsw_metrics *m, uint32_t pid, uint64
 {
 	size_t i;
 
-	for (i = 0; i < m->nr_vcpus; i++) {
-		struct vcpu_series *s = &m->vcpus[i];
+	for (i = 0; i < m->reg.nr_vcpus; i++) {
+		struct vcpu_series *s = &m->reg.vcpus[i];
 
 		if (s->pid == pid && s->vm == vm && s->vcpu_id == vcpu_id)
 			return s;
@@ -335,16 +346,16 @@ static void vcpu_update(struct xsw_metrics *m, const struct xsw_vcpu_state *v)
 	struct vcpu_series *s = vcpu_find(m, v->pid, v->vm, v->vcpu_id);
 
 	if (!s) {
-		if (m->nr_vcpus == m->cap_vcpus) {
-			size_t cap = m->cap_vcpus ? m->cap_vcpus * 2 : 16;
-			struct vcpu_series *nv = realloc(m->vcpus, cap * sizeof(*nv));
+		if (m->reg.nr_vcpus == m->reg.cap_vcpus) {
+			size_t cap = m->reg.cap_vcpus ? m->reg.cap_vcpus * 2 : 16;
+			struct vcpu_series *nv = realloc(m->reg.vcpus, cap * sizeof(*nv));
 
 			if (!nv)
 				return;	/* the series appears with the next event */
-			m->vcpus = nv;
-			m->cap_vcpus = cap;
+			m->reg.vcpus = nv;
+			m->reg.cap_vcpus = cap;
 		}
-		s = &m->vcpus[m->nr_vcpus++];
+		s = &m->reg.vcpus[m->reg.nr_vcpus++];
 		memset(s, 0, sizeof(*s));
 		s->pid = v->pid;
 		s->vm = v->vm;
@@ -365,40 +376,40 @@ static void metrics_on_event(void *ctx, struct xsw_engine *eng, const struct xsw
 	unsigned int type = ev->type < XSW_EV_MAX ? ev->type : XSW_EV_MAX;
 
 	pthread_mutex_lock(&m->lock);
-	m->events[type]++;
+	m->reg.events[type]++;
 	switch (ev->type) {
 	case XSW_EV_VIOLATION:
-		keyed_inc(&m->violations, ev->finding.id, sizeof(ev->finding.id), NULL, 1);
+		keyed_inc(&m->reg.violations, ev->finding.id, sizeof(ev->finding.id), NULL, 1);
 		break;
 	case XSW_EV_LINT:
-		keyed_inc(&m->lints, ev->finding.id, sizeof(ev->finding.id), NULL, 1);
+		keyed_inc(&m->reg.lints, ev->finding.id, sizeof(ev->finding.id), NULL, 1);
 		break;
 	case XSW_EV_LOST:
-		m->lost += ev->lost.count;
+		m->reg.lost += ev->lost.count;
 		break;
 	case XSW_EV_FPSTATE_REALLOC:
-		m->reallocs++;
+		m->reg.reallocs++;
 		break;
 	case XSW_EV_PERM_REQUEST: {
 		const char *op = ev->perm.request ?
 			(ev->perm.guest ? "req_guest" : "req") :
 			(ev->perm.guest ? "get_guest" : "get");
 
-		keyed_inc(&m->perm_requests, op, KEY_LEN,
+		keyed_inc(&m->reg.perm_requests, op, KEY_LEN,
 			  ev->ret ? xsw_errno_name(ev->ret) : "ok", 1);
 		break;
 	}
 	case XSW_EV_VCPU_CREATE:
 		if (ev->duration_ns)
-			hist_observe(&m->create_latency, ev->duration_ns);
+			hist_observe(&m->reg.create_latency, ev->duration_ns);
 		break;
 	case XSW_EV_SET_CPUID:
 		if (ev->duration_ns)
-			hist_observe(&m->set_cpuid_latency, ev->duration_ns);
+			hist_observe(&m->reg.set_cpuid_latency, ev->duration_ns);
 		break;
 	case XSW_EV_FIRST_RUN:
 		if (vcpu && vcpu->create_ts && ev->ts_ns >= vcpu->create_ts)
-			hist_observe(&m->create_to_run, ev->ts_ns - vcpu->create_ts);
+			hist_observe(&m->reg.create_to_run, ev->ts_ns - vcpu->create_ts);
 		break;
 	default:
 		break;
@@ -418,8 +429,8 @@ static void metrics_on_vcpu_gone(void *ctx, struct xsw_engine *eng,
 	s = vcpu_find(m, vcpu->pid, vcpu->vm, vcpu->vcpu_id);
 	if (s) {
 		/* Order is irrelevant to the exposition: move the last one here. */
-		*s = m->vcpus[m->nr_vcpus - 1];
-		m->nr_vcpus--;
+		*s = m->reg.vcpus[m->reg.nr_vcpus - 1];
+		m->reg.nr_vcpus--;
 	}
 	pthread_mutex_unlock(&m->lock);
 }
@@ -514,7 +525,8 @@ static void read_self_usage(struct self_usage *u)
 	}
 }
 
-static void render_locked(struct xsw_metrics *m, struct outbuf *o, const struct self_usage *u)
+static void render_registry(const struct registry *r, struct outbuf *o,
+			    const struct self_usage *u)
 {
 	unsigned int t;
 	size_t i;
@@ -524,40 +536,40 @@ static void render_locked(struct xsw_metrics *m, struct outbuf *o, const struct 
 	out_printf(o, PREFIX "info{version=");
 	out_label_value(o, XSW_VERSION, sizeof(XSW_VERSION));
 	out_printf(o, ",tier=");
-	out_label_value(o, m->tier, sizeof(m->tier));
+	out_label_value(o, r->tier, sizeof(r->tier));
 	out_printf(o, ",kernel=");
-	out_label_value(o, m->kernel, sizeof(m->kernel));
+	out_label_value(o, r->kernel, sizeof(r->kernel));
 	out_printf(o, "} 1\n");
 
 	out_header(o, "vcpu_fpstate_size_bytes", "gauge",
 		   "Size of the vCPU's guest fpstate buffer (fpstate->size).");
-	for (i = 0; i < m->nr_vcpus; i++) {
-		if (!m->vcpus[i].fps_valid)
+	for (i = 0; i < r->nr_vcpus; i++) {
+		if (!r->vcpus[i].fps_valid)
 			continue;
 		out_printf(o, PREFIX "vcpu_fpstate_size_bytes");
-		render_vcpu_labels(o, &m->vcpus[i]);
-		out_printf(o, " %" PRIu32 "\n", m->vcpus[i].fps_size);
+		render_vcpu_labels(o, &r->vcpus[i]);
+		out_printf(o, " %" PRIu32 "\n", r->vcpus[i].fps_size);
 	}
 	out_header(o, "vcpu_required_size_bytes", "gauge",
 		   "Buffer size the vCPU's guest state needs (invariant I2).");
-	for (i = 0; i < m->nr_vcpus; i++) {
-		if (!m->vcpus[i].required_size)
+	for (i = 0; i < r->nr_vcpus; i++) {
+		if (!r->vcpus[i].required_size)
 			continue;
 		out_printf(o, PREFIX "vcpu_required_size_bytes");
-		render_vcpu_labels(o, &m->vcpus[i]);
-		out_printf(o, " %" PRIu32 "\n", m->vcpus[i].required_size);
+		render_vcpu_labels(o, &r->vcpus[i]);
+		out_printf(o, " %" PRIu32 "\n", r->vcpus[i].required_size);
 	}
 	out_header(o, "vcpu_headroom_bytes", "gauge",
 		   "fpstate size minus required size; negative means the buffer is too small.");
-	for (i = 0; i < m->nr_vcpus; i++) {
-		if (!m->vcpus[i].required_size)
+	for (i = 0; i < r->nr_vcpus; i++) {
+		if (!r->vcpus[i].required_size)
 			continue;
 		out_printf(o, PREFIX "vcpu_headroom_bytes");
-		render_vcpu_labels(o, &m->vcpus[i]);
-		out_printf(o, " %" PRId64 "\n", m->vcpus[i].headroom);
+		render_vcpu_labels(o, &r->vcpus[i]);
+		out_printf(o, " %" PRId64 "\n", r->vcpus[i].headroom);
 	}
 	out_header(o, "vcpus", "gauge", "vCPUs the collector currently follows.");
-	out_printf(o, PREFIX "vcpus %zu\n", m->nr_vcpus);
+	out_printf(o, PREFIX "vcpus %zu\n", r->nr_vcpus);
 
 	out_header(o, "events_total", "counter",
 		   "Events processed, by type (findings of the checks included).");
@@ -567,32 +579,32 @@ static void render_locked(struct xsw_metrics *m, struct outbuf *o, const struct 
 		if (!name)
 			name = "unknown";
 		/* Every known type, zeros included, so rate() has a series from the start. */
-		if (t == XSW_EV_MAX && !m->events[t])
+		if (t == XSW_EV_MAX && !r->events[t])
 			continue;
 		out_printf(o, PREFIX "events_total{type=\"%s\"} %" PRIu64 "\n", name,
-			   m->events[t]);
+			   r->events[t]);
 	}
 	out_header(o, "violations_total", "counter", "Invariant violations, by invariant id.");
-	render_keyed(o, "violations_total", "invariant", NULL, &m->violations);
+	render_keyed(o, "violations_total", "invariant", NULL, &r->violations);
 	out_header(o, "lint_warnings_total", "counter", "Lint warnings, by lint id.");
-	render_keyed(o, "lint_warnings_total", "lint", NULL, &m->lints);
+	render_keyed(o, "lint_warnings_total", "lint", NULL, &r->lints);
 	out_header(o, "lost_events_total", "counter",
 		   "Events the probes dropped (ring buffer full).");
-	out_printf(o, PREFIX "lost_events_total %" PRIu64 "\n", m->lost);
+	out_printf(o, PREFIX "lost_events_total %" PRIu64 "\n", r->lost);
 	out_header(o, "fpstate_reallocs_total", "counter", "fpstate_realloc() calls seen.");
-	out_printf(o, PREFIX "fpstate_reallocs_total %" PRIu64 "\n", m->reallocs);
+	out_printf(o, PREFIX "fpstate_reallocs_total %" PRIu64 "\n", r->reallocs);
 	out_header(o, "perm_requests_total", "counter",
 		   "arch_prctl XCOMP permission calls, by operation and result.");
-	render_keyed(o, "perm_requests_total", "op", "result", &m->perm_requests);
+	render_keyed(o, "perm_requests_total", "op", "result", &r->perm_requests);
 
 	render_histogram(o, "vcpu_create_duration_seconds",
-			 "KVM_CREATE_VCPU ioctl duration.", &m->create_latency);
+			 "KVM_CREATE_VCPU ioctl duration.", &r->create_latency);
 	render_histogram(o, "set_cpuid_duration_seconds",
 			 "KVM_SET_CPUID2 ioctl duration, whatever its result.",
-			 &m->set_cpuid_latency);
+			 &r->set_cpuid_latency);
 	render_histogram(o, "vcpu_create_to_first_run_seconds",
 			 "Time from KVM_CREATE_VCPU to the vCPU's first KVM_RUN.",
-			 &m->create_to_run);
+			 &r->create_to_run);
 
 	out_header(o, "collector_cpu_seconds_total", "counter",
 		   "User and system CPU time the collector used.");
@@ -606,21 +618,47 @@ static void render_locked(struct xsw_metrics *m, struct outbuf *o, const struct 
 			   u->rss_bytes);
 	}
 	out_header(o, "scrapes_total", "counter", "Renders of this exposition.");
-	out_printf(o, PREFIX "scrapes_total %" PRIu64 "\n", m->scrapes);
+	out_printf(o, PREFIX "scrapes_total %" PRIu64 "\n", r->scrapes);
 }
 
 char *xsw_metrics_render(struct xsw_metrics *m, size_t *len)
 {
 	struct outbuf o = { 0 };
 	struct self_usage u;
+	struct registry snap;
+	struct vcpu_series *vcpus = NULL;
+	size_t want = 0;
 
 	read_self_usage(&u);
-	/* Allocate before taking the lock; a reallocation under it is rare. */
-	out_reserve(&o, 16384);
-	pthread_mutex_lock(&m->lock);
-	m->scrapes++;
-	render_locked(m, &o, &u);
-	pthread_mutex_unlock(&m->lock);
+	/*
+	 * Copy the registry under the lock and format it after: the engine
+	 * thread waits at most for a memcpy, however many vCPUs there are and
+	 * however slow formatting is. The vCPU array is sized outside the lock
+	 * and the copy retried in the rare case it grew in between.
+	 */
+	for (;;) {
+		pthread_mutex_lock(&m->lock);
+		if (m->reg.nr_vcpus <= want) {
+			snap = m->reg;
+			if (snap.nr_vcpus)
+				memcpy(vcpus, m->reg.vcpus, snap.nr_vcpus * sizeof(*vcpus));
+			m->reg.scrapes++;
+			pthread_mutex_unlock(&m->lock);
+			break;
+		}
+		want = m->reg.nr_vcpus + 16;
+		pthread_mutex_unlock(&m->lock);
+		free(vcpus);
+		vcpus = malloc(want * sizeof(*vcpus));
+		if (!vcpus)
+			return NULL;
+	}
+	snap.vcpus = vcpus;
+	snap.scrapes++;		/* this one counts */
+
+	out_reserve(&o, 16384 + snap.nr_vcpus * 3 * 100);	/* ~100 bytes a vCPU line */
+	render_registry(&snap, &o, &u);
+	free(vcpus);
 	if (o.oom) {
 		free(o.buf);
 		return NULL;
@@ -814,8 +852,8 @@ struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 		return NULL;
 	}
 	pthread_mutex_init(&m->lock, NULL);
-	snprintf(m->tier, sizeof(m->tier), "%s", tier && *tier ? tier : "unknown");
-	snprintf(m->kernel, sizeof(m->kernel), "%s", uname(&uts) ? "unknown" : uts.release);
+	snprintf(m->reg.tier, sizeof(m->reg.tier), "%s", tier && *tier ? tier : "unknown");
+	snprintf(m->reg.kernel, sizeof(m->reg.kernel), "%s", uname(&uts) ? "unknown" : uts.release);
 	/*
 	 * Every invariant and lint the checks know starts at 0: increase()
 	 * over a series whose first sample is already 1 is 0, so an alert on
@@ -825,7 +863,7 @@ struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 		const struct xsw_check_info *info = xsw_check_info(c);
 
 		if (info)
-			keyed_inc(info->lint ? &m->lints : &m->violations, info->id, KEY_LEN,
+			keyed_inc(info->lint ? &m->reg.lints : &m->reg.violations, info->id, KEY_LEN,
 				  NULL, 0);
 	}
 	if (!addr)
@@ -857,7 +895,7 @@ struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 void xsw_metrics_set_tier(struct xsw_metrics *m, const char *tier)
 {
 	pthread_mutex_lock(&m->lock);
-	snprintf(m->tier, sizeof(m->tier), "%s", tier && *tier ? tier : "unknown");
+	snprintf(m->reg.tier, sizeof(m->reg.tier), "%s", tier && *tier ? tier : "unknown");
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -873,6 +911,6 @@ void xsw_metrics_stop(struct xsw_metrics *m)
 	if (m->daemon)
 		MHD_stop_daemon(m->daemon);	/* joins its thread, closes the socket */
 	pthread_mutex_destroy(&m->lock);
-	free(m->vcpus);
+	free(m->reg.vcpus);
 	free(m);
 }

@@ -6,9 +6,9 @@
  *
  * Threads: the engine thread updates the registry through the sink;
  * libmicrohttpd's own thread renders it on each scrape. A mutex guards the
- * registry; a scrape holds it only while rendering into a private buffer,
- * and sends that buffer after dropping it, so a slow scraper never stalls
- * event processing.
+ * registry; a scrape holds it only to copy the registry, and formats and
+ * sends the copy after dropping it, so a slow scraper never stalls event
+ * processing.
  */
 #ifndef XSW_METRICS_H
 #define XSW_METRICS_H
