@@ -134,7 +134,8 @@ int xsw_cli_setup(struct xsw_cli *cli, const char *cpu_model_path, bool strict,
 		struct xsw_metrics *m = xsw_metrics_start(o->listen, o->tier, &err);
 
 		if (!m) {
-			fprintf(stderr, "xstate-watch: --listen %s: %s\n", o->listen, err.msg);
+			/* The message names the address already. */
+			fprintf(stderr, "xstate-watch: %s\n", err.msg);
 			return -1;
 		}
 		cli->metrics = m;
