@@ -811,6 +811,37 @@ static void test_listen_errors(void **state)
 		fail_msg("foreign address: message '%s'", err.msg);
 }
 
+/* "[::1]:0" binds IPv6 loopback, when this host has IPv6 at all. */
+static void test_listen_ipv6(void **state)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct xsw_metrics *m;
+	struct xsw_err err;
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	m = xsw_metrics_start("[::1]:0", "syscall", &err);
+	if (!m && (err.code == -EAFNOSUPPORT || err.code == -EADDRNOTAVAIL)) {
+		print_message("# skip reason: no IPv6 loopback here: %s\n", err.msg);
+		skip();
+	}
+	if (!m)
+		fail_msg("start [::1]:0: %s", err.msg);
+	sin6.sin6_port = htons(xsw_metrics_port(m));
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)))
+		fail_msg("connect [::1]:%u: %s", xsw_metrics_port(m), strerror(errno));
+	assert_true(write(fd, "GET /metrics HTTP/1.0\r\n\r\n", 25) == 25);
+	n = read(fd, buf, sizeof(buf) - 1);
+	assert_true(n > 12);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, " 200 "));
+	close(fd);
+	xsw_metrics_stop(m);
+}
+
 /* ---- concurrency -------------------------------------------------------- */
 
 struct burst {
@@ -903,6 +934,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_event_type),
 		cmocka_unit_test(test_http),
 		cmocka_unit_test(test_listen_errors),
+		cmocka_unit_test(test_listen_ipv6),
 		cmocka_unit_test(test_scrape_during_burst),
 	};
 
