@@ -20,6 +20,8 @@
 
 #include "checks.h"
 #include "engine.h"
+#include "sinks/sinks.h"
+#include "xsw_event_json.h"
 
 static struct xsw_cpu_model spr;
 
@@ -689,6 +691,132 @@ static void test_input_findings_ignored(void **state)
 	xsw_engine_free(eng);
 }
 
+/* Count lines of @buf starting with @prefix. */
+static unsigned int count_lines(const char *buf, const char *prefix)
+{
+	unsigned int n = 0;
+	const char *p = buf;
+
+	while (p && *p) {
+		if (!strncmp(p, prefix, strlen(prefix)))
+			n++;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return n;
+}
+
+/* KTAP: the plan matches the points, the totals match the points. */
+static void test_ktap_sink(void **state)
+{
+	struct xsw_engine_opts o = { .cpu = &spr, .compacted = true };
+	struct xsw_engine *eng = xsw_engine_new(&o);
+	struct xsw_sink sink;
+	char *buf = NULL, plan[32], totals[128], last[64];
+	unsigned int ok, not_ok, skip;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(xsw_ktap_sink_new(f, true, &sink), 0);
+	assert_int_equal(xsw_engine_add_sink(eng, &sink), 0);
+	feed_vm(eng, PID, VM1, NULL);
+	feed_vcpu(eng, PID, VM1, 0, 0x602e7);
+	feed_realloc(eng, PID, VM1, 0, 0, 2440, 10752);
+	feed_set_cpuid(eng, PID, VM1, 0, 0x602e7, 10752, 0x602e7);	/* clean */
+	feed_vcpu(eng, PID, VM1, 1, 0x602e7);
+	feed_set_cpuid(eng, PID, VM1, 1, 0x602e7, 4096, 0x602e7);	/* I1, I2, I4 fail */
+	xsw_engine_free(eng);	/* writes and closes */
+	assert_non_null(buf);
+
+	ok = count_lines(buf, "ok ");
+	not_ok = count_lines(buf, "not ok ");
+	skip = 0;
+	for (const char *p = strstr(buf, "# SKIP"); p; p = strstr(p + 1, "# SKIP"))
+		skip++;
+	assert_int_equal(strncmp(buf, "KTAP version 1\n", 15), 0);
+	snprintf(plan, sizeof(plan), "\n1..%u\n", ok + not_ok);
+	assert_non_null(strstr(buf, plan));
+	assert_int_equal(ok + not_ok, 2 * (1 + XSW_NR_INVARIANTS) + 1);
+	assert_int_equal(not_ok, 3);
+	assert_non_null(strstr(buf, "not ok 9 pid 4242 (qemu-system-x86) vm0 vcpu1 I2 guest coverage\n"
+				    "# violation I2: have 4096 need 10752"));
+	snprintf(totals, sizeof(totals), "# Totals: pass:%u fail:%u xfail:0 xpass:0 skip:%u error:0\n",
+		 ok - skip, not_ok, skip);
+	assert_non_null(strstr(buf, totals));
+	snprintf(last, sizeof(last), "\n%u passed, %u failed\n", ok - skip, not_ok);
+	assert_non_null(strstr(buf, last));
+	assert_int_equal(strcmp(buf + strlen(buf) - strlen(last), last), 0);
+	free(buf);
+}
+
+/* JSON sink: every event and finding, in order, readable by the codec. */
+static void test_json_sink(void **state)
+{
+	struct xsw_engine_opts o = { .cpu = &spr, .compacted = true };
+	struct xsw_engine *eng = xsw_engine_new(&o);
+	struct xsw_err err = { 0 };
+	struct xsw_event ev;
+	struct xsw_sink sink;
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0;
+	unsigned int n = 0, findings = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	assert_int_equal(xsw_json_sink_new(f, true, &sink), 0);
+	assert_int_equal(xsw_engine_add_sink(eng, &sink), 0);
+	feed_vm(eng, PID, VM1, NULL);
+	feed_vcpu(eng, PID, VM1, 0, 0x2e7);
+	feed_set_cpuid(eng, PID, VM1, 0, 0x602e7, 2440, 0x2e7);
+	xsw_engine_free(eng);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		assert_int_equal(xsw_event_from_json(line, &ev, "json-sink", ++n, &err), 0);
+		if (ev.type == XSW_EV_VIOLATION) {
+			findings++;
+			assert_int_equal(ev.finding.cause_type, XSW_EV_SET_CPUID);
+		}
+	}
+	assert_int_equal(n, 3 + findings);
+	assert_true(findings >= 3);	/* I1, I2, I3 (and I4) */
+	free(buf);
+}
+
+/* The table: one row per vCPU, gone vCPUs shown once more. */
+static void test_table_sink(void **state)
+{
+	struct xsw_engine_opts o = { .cpu = &spr, .compacted = true };
+	struct xsw_engine *eng = xsw_engine_new(&o);
+	struct xsw_table *t;
+	struct xsw_sink sink;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	t = xsw_table_sink_new(f, false, &sink);
+	assert_non_null(t);
+	assert_int_equal(xsw_engine_add_sink(eng, &sink), 0);
+	feed_vm(eng, PID, VM1, NULL);
+	feed_vcpu(eng, PID, VM1, 0, 0x602e7);
+	feed_realloc(eng, PID, VM1, 0, 0, 2440, 10752);
+	feed_set_cpuid(eng, PID, VM1, 0, 0x602e7, 10752, 0x602e7);
+	feed_vcpu(eng, PID, VM1, 1, 0x602e7);
+	feed_simple(eng, XSW_EV_VCPU_DESTROY, PID, VM1, 1);
+	xsw_table_render(t, eng, "hdr");
+	fflush(f);
+	assert_non_null(strstr(buf, "   4242 qemu-system-x86   0     0    0x602e7    0x602e7    10752    10752        0  ok\n"));
+	assert_non_null(strstr(buf, "   4242 qemu-system-x86   0     1    0x602e7          -     2440        -        -  ok (gone)\n"));
+	xsw_table_render(t, eng, "hdr");
+	fflush(f);
+	assert_int_equal(count_lines(buf, "   4242 qemu-system-x86   0     1 "), 1);	/* gone: once */
+	assert_int_equal(count_lines(buf, "   4242 qemu-system-x86   0     0 "), 2);
+	xsw_engine_free(eng);
+	fclose(f);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -705,6 +833,9 @@ int main(void)
 		cmocka_unit_test(test_lints),
 		cmocka_unit_test(test_supported_e2big),
 		cmocka_unit_test(test_input_findings_ignored),
+		cmocka_unit_test(test_ktap_sink),
+		cmocka_unit_test(test_json_sink),
+		cmocka_unit_test(test_table_sink),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);
