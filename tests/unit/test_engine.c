@@ -503,6 +503,26 @@ static void test_bounds(void **state)
 	xsw_engine_free(eng);
 }
 
+/* At the process bound, the longest-quiet process without vCPUs makes room. */
+static void test_proc_bound(void **state)
+{
+	struct rec r;
+	struct xsw_engine *eng = new_engine(&r, false, 0);
+	uint32_t pid;
+
+	feed_vm(eng, 1, VM1, NULL);
+	feed_vcpu(eng, 1, VM1, 0, 0x2e7);		/* has a vCPU: kept */
+	for (pid = 2; pid <= XSW_ENGINE_MAX_PROCS; pid++)
+		feed_supported(eng, pid, 0x2e7);	/* e.g. their exits were lost */
+	feed_vm(eng, XSW_ENGINE_MAX_PROCS + 1, VM2, NULL);
+	assert_non_null(xsw_engine_proc(eng, XSW_ENGINE_MAX_PROCS + 1));
+	assert_non_null(xsw_engine_proc(eng, 1));
+	assert_null(xsw_engine_proc(eng, 2));		/* the quietest one */
+	assert_non_null(xsw_engine_proc(eng, 3));
+	assert_int_equal(xsw_engine_totals(eng)->untracked, 0);
+	xsw_engine_free(eng);
+}
+
 /* Finding @i is @id about vCPU @vcpu, caused by @cause, right after it. */
 static void assert_finding(const struct rec *r, unsigned int i, uint32_t type, const char *id,
 			   int vcpu, uint32_t cause)
@@ -827,6 +847,7 @@ int main(void)
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_pid_filter),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_proc_bound),
 		cmocka_unit_test(test_violations),
 		cmocka_unit_test(test_i4_uabi),
 		cmocka_unit_test(test_i5_hypervisor),

@@ -53,6 +53,7 @@ struct proc {
 	unsigned int next_vm_index;
 	bool reported[XSW_CHECK_MAX];	/* process-level lints fire once */
 	bool leader_comm_known;		/* st.comm came from the main thread */
+	uint64_t last_ts;		/* last event, for eviction at the bound */
 };
 
 struct xsw_engine {
@@ -170,6 +171,26 @@ static void proc_free(struct xsw_engine *eng, struct proc *p)
 }
 
 /*
+ * At the process bound, forget the process without vCPUs that was quiet
+ * longest: most likely one whose process_exit was lost. Processes with
+ * vCPUs are never evicted (their vCPUs are bounded on their own).
+ */
+static bool evict_idle_proc(struct xsw_engine *eng)
+{
+	struct proc *p, *victim = NULL;
+	unsigned int b;
+
+	for (b = 0; b < PROC_BUCKETS; b++)
+		for (p = eng->procs[b]; p; p = p->next)
+			if (!p->st.nr_vcpus && (!victim || p->last_ts < victim->last_ts))
+				victim = p;
+	if (!victim)
+		return false;
+	proc_free(eng, victim);
+	return true;
+}
+
+/*
  * The process's name: taken from its main thread (tid == pid). Other
  * threads rename themselves (QEMU's vCPU threads are "CPU 0/KVM"), and a
  * name that changes under a thread is no sign of a new process.
@@ -203,7 +224,7 @@ static struct proc *proc_get(struct xsw_engine *eng, const struct xsw_event *ev)
 	if (ev->type == XSW_EV_PROCESS_EXIT || ev->type == XSW_EV_VM_DESTROY ||
 	    ev->type == XSW_EV_VCPU_DESTROY)
 		return NULL;	/* nothing to forget */
-	if (eng->nr_procs >= XSW_ENGINE_MAX_PROCS)
+	if (eng->nr_procs >= XSW_ENGINE_MAX_PROCS && !evict_idle_proc(eng))
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -579,6 +600,8 @@ void xsw_engine_feed(struct xsw_engine *eng, const struct xsw_event *ev)
 	eng->totals.events[ev->type]++;
 
 	p = proc_get(eng, ev);
+	if (p)
+		p->last_ts = ev->ts_ns;
 	if (!p) {
 		if (ev->type != XSW_EV_PROCESS_EXIT && ev->type != XSW_EV_VM_DESTROY &&
 		    ev->type != XSW_EV_VCPU_DESTROY)
