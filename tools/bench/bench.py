@@ -750,6 +750,11 @@ def targets(sections, foot):
 		med = pct(statistics.median(rs)) if rs else None
 		t.append(("exit-loop KVM_RUN p50 overhead < 3 % (kvm_entry guard on)", fmt_pct_spread(rs),
 			  "n/a" if med is None else ("pass" if med < TARGETS["exit_loop_pct"] else "FAIL")))
+		# The mean carries what the median hides: a cost on some exits only.
+		rs = ratios(e["runs"], "xsw", lambda r: r["result"]["ns_per_exit"])
+		med = pct(statistics.median(rs)) if rs else None
+		t.append(("exit-loop mean ns/exit overhead < 3 % (kvm_entry guard on)", fmt_pct_spread(rs),
+			  "n/a" if med is None else ("pass" if med < TARGETS["exit_loop_pct"] else "FAIL")))
 	else:
 		t.append(("exit-loop overhead < 3 %", "not measured", "skipped: %s" % why(e, "xsw")))
 	x = foot.get("xsw")

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The benchmark harness's parts do what the report says they do. No timing
+# is asserted here (the bench suite is not in `make test` nor CI; run it with
+# tests/run-tests bench): only counts, formats and error handling.
+# shellcheck source=../lib/tap.sh
+source "$(dirname "$0")/../lib/tap.sh"
+
+bench=$XSW_TOP/tools/bench
+burst=$XSW_BUILD/tools/bench/xsw-burst
+vl=$XSW_BUILD/tools/vcpu-lifecycle/vcpu-lifecycle
+py=/usr/bin/python3
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# --- flamegraph.py: folding a known perf script text ---------------------
+cat >"$tmp/script.txt" <<'EOF'
+burst  100 [000]   1.000001: cpu-clock:
+	ffffffff81000010 native_cpuid+0x10 ([kernel.kallsyms])
+	ffffffff81000020 kvm_set_cpuid+0x20 ([kernel.kallsyms])
+	00007f0000000030 __GI___ioctl+0x30 (/usr/lib/libc.so.6)
+
+burst  100 [000]   1.000002: cpu-clock:
+	ffffffff81000010 native_cpuid+0x11 ([kernel.kallsyms])
+	ffffffff81000020 kvm_set_cpuid+0x24 ([kernel.kallsyms])
+	00007f0000000030 __GI___ioctl+0x30 (/usr/lib/libc.so.6)
+
+other  200 [001]   1.000003: cpu-clock:
+	ffffffff81000040 schedule+0x1 ([kernel.kallsyms])
+
+EOF
+if $py "$bench/flamegraph.py" --title t --folded "$tmp/f" --top "$tmp/top" \
+	"$tmp/script.txt" >"$tmp/f.svg" 2>"$tmp/err"; then
+	t_eq "flamegraph.py folds equal stacks (offsets dropped), root first" \
+		"$(cat "$tmp/f")" \
+		"burst;__GI___ioctl;kvm_set_cpuid_[k];native_cpuid_[k] 2
+other;schedule_[k] 1"
+	t_eq "flamegraph.py --top counts self samples by leaf" \
+		"$(sed -n 2p "$tmp/top")" "  66.67%        2  native_cpuid_[k]"
+	t_check "flamegraph.py writes well-formed SVG" \
+		$py -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$tmp/f.svg"
+	# all; burst, __GI___ioctl, kvm_set_cpuid, native_cpuid; other, schedule
+	t_eq "flamegraph.py SVG has one titled frame per node" \
+		"$(grep -c '<title>' "$tmp/f.svg")" 7
+else
+	t_fail "flamegraph.py folds a perf script text" "$(cat "$tmp/err")"
+fi
+if $py "$bench/flamegraph.py" --filter 'no_such_fn' "$tmp/script.txt" >/dev/null 2>"$tmp/err"; then
+	t_fail "flamegraph.py fails when --filter keeps nothing" "exit 0"
+else
+	t_check "flamegraph.py fails when --filter keeps nothing, naming the filter" \
+		grep -q "matching --filter 'no_such_fn'" "$tmp/err"
+fi
+
+# --- bench.py: step extraction from vcpu-lifecycle's JSON ------------------
+steps_of() {
+	$py -c 'import json, sys
+sys.path.insert(0, sys.argv[1])
+import bench
+print(" ".join(sorted(bench.parse_bench_json(sys.stdin.read()))))' "$bench"
+}
+t_eq "bench.py takes step names and percentiles from a bench JSON object" \
+	"$(printf '%s\n' '{"steps":{"create_vm":{"p50":1,"p99":2},"destroy":{"p50_ns":3,"p99_ns":4}}}' \
+		'  close VM fd 4' | steps_of)" "create_vm destroy"
+
+# --- with /dev/kvm ------------------------------------------------------------
+if [ ! -w /dev/kvm ]; then
+	t_skip "xsw-burst and vcpu-lifecycle on real KVM" "/dev/kvm is absent or not writable"
+	t_done
+fi
+
+if [ -x "$vl" ]; then
+	t_eq "bench.py finds the five lifecycle steps in a real vcpu-lifecycle bench" \
+		"$("$vl" bench --iterations 2 --json 2>/dev/null | steps_of)" \
+		"create_vcpu create_vm destroy first_run set_cpuid2"
+else
+	t_skip "bench.py on a real vcpu-lifecycle bench" "$vl not built"
+fi
+
+if [ ! -x "$burst" ]; then
+	t_skip "xsw-burst" "$burst not built (make -j2 all)"
+	t_done
+fi
+out=$("$burst" --op check-extension --rate 100 --duration 1)
+t_eq "xsw-burst paces on deadlines: never more than rate x duration calls" \
+	"$(echo "$out" | $py -c 'import json, sys; d = json.load(sys.stdin); print(d["issued"] <= 100 and d["failed"] == 0)')" True
+if "$burst" --rate 5x >/dev/null 2>"$tmp/err"; then
+	t_fail "xsw-burst rejects --rate 5x" "exit 0"
+else
+	t_check "xsw-burst rejects --rate 5x, naming it" grep -q "rate '5x'" "$tmp/err"
+fi
+
+# --- xsw.bt sees what it should ---------------------------------------------------
+if ! command -v bpftrace >/dev/null; then
+	t_skip "xsw.bt prints one line per KVM ioctl" "bpftrace is not installed"
+	t_done
+fi
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null
+# -c runs the command once every probe is attached.
+timeout 60 bpftrace -c "$burst --op check-extension --rate 50 --duration 1" \
+	"$bench/xsw.bt" >"$tmp/bt" 2>&1
+pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$tmp/bt")
+t_eq "xsw.bt prints one ioctl line per KVM_CHECK_EXTENSION (cmd 0xae03)" \
+	"$(grep -c "^ioctl .* pid=$pid .*cmd=0xae03 " "$tmp/bt")" \
+	"$(sed -n 's/.*"issued":\([0-9]*\).*/\1/p' "$tmp/bt")"
+t_check "xsw.bt reports the exit of a process that issued KVM ioctls" \
+	grep -q "^process_exit .* pid=$pid " "$tmp/bt"
+timeout 60 bpftrace -c "$burst --op get-guest-perm --rate 50 --duration 1" \
+	"$bench/xsw.bt" >"$tmp/bt" 2>&1
+pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' "$tmp/bt")
+t_eq "xsw.bt prints one arch_prctl line per ARCH_GET_XCOMP_GUEST_PERM" \
+	"$(grep -c "^arch_prctl .* pid=$pid .*option=0x1024 ret=0 " "$tmp/bt")" \
+	"$(sed -n 's/.*"issued":\([0-9]*\).*/\1/p' "$tmp/bt")"
+t_done
