@@ -139,4 +139,10 @@ for s in $scenarios; do
 	[ -z "$tuples" ] && t_ok "$s: no vCPU, no fpstate to compare" ||
 		t_eq "$s: kernel fpstate sizes = size model ($(echo "$tuples" | awk '{ print $1 "@" $2 }' | xargs))" "$mism" ""
 done
+
+# --strict: the lint perm-late provokes fails the run, whatever CMD returned.
+"$W" run -q --strict --ktap "$tmp/strict.ktap" -- "$VL" perm-late >/dev/null 2>"$tmp/strict.err"
+t_eq "perm-late --strict: exit status 3" "$?" 3
+t_check "perm-late --strict: KTAP fails the lint's test point" \
+	grep -qE "^not ok [0-9]+ pid [0-9]+ \(vcpu-lifecycle\) lint cpuid-pre-perm$" "$tmp/strict.ktap"
 t_done
