@@ -13,15 +13,15 @@
 #include "sinks/sinks.h"
 
 const char *argp_program_version = "xstate-watch 0.1";
-const char *argp_program_bug_address = "see README.md";
 
 static const char live_doc[] =
 "Trace how the kernel sizes x86 guest FPU state, and check it.\n"
 "\n"
-"USAGE: xstate-watch [OPTION...]\n"
-"       xstate-watch run [OPTION...] -- CMD [ARG...]   (xstate-watch run --help)\n"
-"       xstate-watch replay [OPTION...] FILE          (xstate-watch replay --help)\n"
-"       xstate-watch model ...                        (xstate-watch model --help)\n"
+"USAGE: xstate-watch [OPTION...]                      live\n"
+"       xstate-watch run [OPTION...] -- CMD [ARG...]  CI: trace CMD\n"
+"       xstate-watch replay [OPTION...] FILE          a JSON-lines trace\n"
+"       xstate-watch model ...                        the pKVM model\n"
+"Each mode has its own --help (xstate-watch run --help).\n"
 "\n"
 "Live mode shows one row per vCPU of every KVM process (or of -p PID):\n"
 "guest permission, CPUID xcr0, fpstate size, the size the guest needs,\n"
@@ -29,7 +29,7 @@ static const char live_doc[] =
 "lints) are listed as they happen. Ctrl-C prints the totals.\n"
 "\n"
 "EXAMPLES:\n"
-"    xstate-watch                      # table of every vCPU, refreshed each second\n"
+"    xstate-watch                      # every vCPU, refreshed each second\n"
 "    xstate-watch -p 1234 -i 5         # one VMM, every 5 seconds\n"
 "    xstate-watch --json               # JSON-lines event stream on stdout\n"
 "    xstate-watch --json trace.jsonl -c 10   # table, and the events to a file\n"
