@@ -234,8 +234,14 @@ int BPF_PROG(xsw_prctl_exit, int option, unsigned long arg2, long ret)
 
 /* --- CPUID tables ---------------------------------------------------- */
 
+/*
+ * The table's address is kept as a plain number: the verifier refuses
+ * arithmetic with the loop index on a BTF pointer (even one cast to an
+ * integer: it follows the spilled register), and the entries are only
+ * ever copied out with bpf_probe_read_{user,kernel}().
+ */
 struct cpuid_walk {
-	struct kvm_cpuid_entry2 *entries;
+	__u64 entries;
 	bool user;
 	struct xsw_cpuid_xsave *out;
 };
@@ -244,12 +250,16 @@ static long cpuid_walk_one(__u64 i, void *data)
 {
 	struct cpuid_walk *w = data;
 	struct kvm_cpuid_entry2 e;
+	void *src;
 	long err;
 
+	if (i >= XSW_KVM_MAX_CPUID_ENTRIES)
+		return 1;
+	src = (void *)(w->entries + i * sizeof(e));
 	if (w->user)
-		err = bpf_probe_read_user(&e, sizeof(e), &w->entries[i]);
+		err = bpf_probe_read_user(&e, sizeof(e), src);
 	else
-		err = bpf_probe_read_kernel(&e, sizeof(e), &w->entries[i]);
+		err = bpf_probe_read_kernel(&e, sizeof(e), src);
 	if (err)
 		return 1;	/* stop */
 	xsw_cpuid_note(w->out, e.function, e.index, e.eax, e.ebx, e.ecx, e.edx);
@@ -259,10 +269,12 @@ static long cpuid_walk_one(__u64 i, void *data)
 static __always_inline void read_cpuid_table(struct kvm_cpuid_entry2 *entries, __u32 nent,
 					     bool user, struct xsw_cpuid_xsave *out)
 {
-	struct cpuid_walk w = { .entries = entries, .user = user, .out = out };
+	struct cpuid_walk w = { .user = user, .out = out };
 
 	if (!entries)
 		return;
+	/* A copy through the helper leaves the verifier a scalar. */
+	bpf_probe_read_kernel(&w.entries, sizeof(w.entries), &entries);
 	if (nent > XSW_KVM_MAX_CPUID_ENTRIES)
 		nent = XSW_KVM_MAX_CPUID_ENTRIES;
 	bpf_loop(nent, cpuid_walk_one, &w, 0);
@@ -457,15 +469,12 @@ int BPF_PROG(xsw_set_cpuid_exit, struct kvm_vcpu *vcpu, struct kvm_cpuid2 *cpuid
 	ev->duration_ns = ev->ts_ns - cs->ts_ns;
 	ev->set_cpuid.nent = BPF_CORE_READ(cpuid, nent);
 	/*
-	 * What the VMM passed: on success KVM's own copy of it
-	 * (vcpu->arch.cpuid_entries), else the rejected user table.
+	 * What the VMM passed, from its own table: KVM's copy
+	 * (vcpu->arch.cpuid_entries) already has 0xD.0 EBX rewritten for the
+	 * guest's current XCR0 by kvm_update_cpuid_runtime(), and a rejected
+	 * table is not copied at all.
 	 */
-	if (!ret)
-		read_cpuid_table(BPF_CORE_READ(vcpu, arch.cpuid_entries),
-				 BPF_CORE_READ(vcpu, arch.cpuid_nent), false,
-				 &ev->set_cpuid.cpuid);
-	else
-		read_cpuid_table(entries, ev->set_cpuid.nent, true, &ev->set_cpuid.cpuid);
+	read_cpuid_table(entries, ev->set_cpuid.nent, true, &ev->set_cpuid.cpuid);
 	ev->set_cpuid.guest_supported_xcr0 = BPF_CORE_READ(vcpu, arch.guest_supported_xcr0);
 	if (bpf_core_field_exists(arch_xss->guest_supported_xss))
 		ev->set_cpuid.guest_supported_xss = BPF_CORE_READ(arch_xss, guest_supported_xss);

@@ -18,6 +18,15 @@
 # Defaults and why (measured, see docs/kernel-testing.md):
 #   -smp 1              one guest CPU: under TCG a second vCPU only adds
 #                       round-robin scheduling of the emulated CPUs;
+#   tsc_early_khz=K     (TCG) the host's TSC rate, from /proc/cpuinfo or
+#                       $XSW_VM_TSC_KHZ: on a loaded host the guest's PIT
+#                       calibration fails, the TSC is marked unstable with
+#                       tsc_khz 0, and KVM_RUN in the guest then spins in
+#                       kvm_guest_time_update() forever (the nested hang);
+#   tsc=reliable        (TCG) the guest TSC is the host's: without this the
+#                       clocksource watchdog, comparing it with jiffies that
+#                       TCG delivers late, drops to refined-jiffies and every
+#                       BPF timestamp gets 4 ms resolution;
 #   kvm.halt_poll_ns=0  the guest KVM must not busy-poll on HLT;
 #   oops=panic panic=-1 an oops ends the boot at once (-no-reboot) instead
 #                       of waiting for the step timeouts.
@@ -48,7 +57,13 @@ done
 mkdir -p "$outdir"
 rm -f "$outdir/console.log" "$outdir/data.log"
 
-cmdline="console=ttyS0 oops=panic panic=-1 kvm.halt_poll_ns=0 xsw.plan=$plan $append"
+# TCG's guest TSC counts at the host's TSC rate (QEMU reads the host TSC).
+tsc=""
+if [ "$accel" = tcg ]; then
+	khz=${XSW_VM_TSC_KHZ-$(awk '/^cpu MHz/ { printf "%d", $4 * 1000; exit }' /proc/cpuinfo)}
+	[ -n "$khz" ] && [ "$khz" != 0 ] && tsc="tsc_early_khz=$khz tsc=reliable"
+fi
+cmdline="console=ttyS0 oops=panic panic=-1 $tsc kvm.halt_poll_ns=0 xsw.plan=$plan $append"
 echo "$qemu -accel $accel -cpu $cpu -smp $smp -m $mem ... -append \"$cmdline\"" >"$outdir/qemu.cmd"
 rc=0
 timeout --kill-after=5 "$timeout_s" "$qemu" \
