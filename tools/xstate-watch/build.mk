@@ -49,6 +49,16 @@ endif
 
 $(LIBXSWENGINE_OBJS) $(XSTATE_WATCH_OBJS): XSW_CFLAGS += -I$(XSW_DIR)
 $(XSTATE_WATCH_OBJS): XSW_CFLAGS += $(XSTATE_WATCH_DEFS)
+
+# Recompile the mode files when a piece appears or goes (the defines change):
+# the stamp is rewritten only when its content differs.
+XSTATE_WATCH_DEFS_STAMP := $(OUT)/tools/xstate-watch/.defs
+.PHONY: FORCE
+$(XSTATE_WATCH_DEFS_STAMP): FORCE
+	$(Q)mkdir -p $(@D)
+	$(Q)[ "$$(cat $@ 2>/dev/null)" = "$(strip $(XSTATE_WATCH_DEFS))" ] || \
+		echo "$(strip $(XSTATE_WATCH_DEFS))" >$@
+$(XSTATE_WATCH_OBJS): $(XSTATE_WATCH_DEFS_STAMP)
 $(OUT)/tests/unit/test_engine.o $(OUT)/tests/unit/test_checks.o: XSW_CFLAGS += -I$(XSW_DIR)
 
 $(XSTATE_WATCH): $(XSTATE_WATCH_OBJS) $(LIBXSWENGINE) $(XSTATE_WATCH_LIBS) $(LIBXSW)
