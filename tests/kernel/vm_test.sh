@@ -109,7 +109,7 @@ while read -r step _; do
 	skip=$(grep -a "^XSW-STEP-SKIP $step " "$console")
 	end=$(grep -a "^XSW-STEP-END $step " "$console")
 	if [ -n "$skip" ]; then
-		t_fail "step $step" "skipped in the guest: ${skip#XSW-STEP-SKIP $step }"
+		t_fail "step $step" "skipped in the guest: ${skip#XSW-STEP-SKIP "$step" }"
 	elif grep -aq "^XSW-STEP-HUNG $step " "$console"; then
 		t_fail "step $step" "hung: $(grep -a "^XSW-STEP-HUNG $step " "$console"); the guest's
 last lines of the step and its sysrq dumps are in $console
@@ -137,7 +137,7 @@ fi
 files=$out/files
 run_tiers=""
 for tier in $tiers; do
-	[ $patched -eq 0 ] && [ $tier = tracepoint ] && continue
+	[ $patched -eq 0 ] && [ "$tier" = tracepoint ] && continue
 	run_tiers="$run_tiers $tier"
 done
 
