@@ -181,6 +181,19 @@ if [ $patched -eq 1 ]; then
 		"$files/tracepoint-perm-after-lock.jsonl" '.event == "perm_request" and .request == true and .guest == true'
 	tp_seen "kvm_set_cpuid fired for a rejected KVM_SET_CPUID2" \
 		"$files/tracepoint-cpuid-twice.jsonl" '.event == "set_cpuid" and .ret != 0'
+	# The raw ftrace output of the series (step ftrace-sample): each event
+	# prints, and a rejected KVM_SET_CPUID2 (changed after KVM_RUN) is traced
+	# with its error.
+	ft=$files/ftrace.txt
+	for ev in x86_fpu_xstate_perm x86_fpu_guest_perm_sync kvm_set_cpuid; do
+		if grep -q " $ev: " "$ft" 2>/dev/null; then t_ok "ftrace prints $ev"
+		else t_fail "ftrace prints $ev" "no '$ev:' line in $ft (step ftrace-sample)"; fi
+	done
+	if grep -q 'kvm_set_cpuid: .* ret=-22$' "$ft" 2>/dev/null; then
+		t_ok "ftrace: a rejected KVM_SET_CPUID2 is traced with ret=-22"
+	else
+		t_fail "ftrace: rejected KVM_SET_CPUID2 traced" "no kvm_set_cpuid line ending ret=-22 in $ft"
+	fi
 	t_skip "tracepoint tier: x86_fpu_fpstate_realloc fired" \
 		"no AMX here (host, QEMU TCG): the XFD realloc path cannot run"
 fi
