@@ -150,6 +150,8 @@ static int syscall_open(struct xsw_probe **pp, const struct xsw_probe_opts *opts
 		p->skel->rodata->targ_tgid = opts->pid_filter;
 		p->skel->rodata->follow_children = opts->follow_children;
 		p->skel->rodata->kvm_entry_guard = opts->kvm_entry_guard;
+		/* Batch wakeups: a quarter of the ring (see submit_flags()). */
+		p->skel->rodata->wakeup_bytes = xsw_ringbuf_bytes(opts->ringbuf_kib) / 4;
 	}
 	ret = bpf_map__set_max_entries(p->skel->maps.events,
 				       xsw_ringbuf_bytes(opts ? opts->ringbuf_kib : 0));
@@ -186,12 +188,25 @@ fail:
 	return ret;
 }
 
+/* Longest an event submitted without a wakeup waits to be read. */
+#define XSW_DRAIN_MS 100
+
 static int syscall_poll(struct xsw_probe *p, int timeout_ms)
 {
 	int ret;
 
 	p->delivered = 0;
+	/*
+	 * The BPF side submits without a wakeup until a batch is waiting, so
+	 * wait at most one drain period, then consume whatever is there:
+	 * epoll does not report data that was submitted unannounced.
+	 */
+	if (timeout_ms < 0 || timeout_ms > XSW_DRAIN_MS)
+		timeout_ms = XSW_DRAIN_MS;
 	ret = ring_buffer__poll(p->rb, timeout_ms);
+	if (ret < 0 && ret != -EINTR)
+		return ret;
+	ret = ring_buffer__consume(p->rb);
 	if (ret < 0 && ret != -EINTR)
 		return ret;
 	deliver_lost(p);
