@@ -18,40 +18,14 @@
 
 #include <cmocka.h>
 
+#include "unit.h"
+
 #include "checks.h"
 #include "engine.h"
 #include "sinks/sinks.h"
 #include "xsw_event_json.h"
 
 static struct xsw_cpu_model spr;
-
-static void load_fixture(struct xsw_cpu_model *m, const char *name)
-{
-	struct xsw_err err = { 0 };
-	const char *top = getenv("XSW_TOP");
-	char path[2 * PATH_MAX], exe[PATH_MAX];
-	ssize_t n;
-
-	if (top) {
-		snprintf(path, sizeof(path), "%s/tests/fixtures/cpu/%s", top, name);
-		if (!xsw_cpu_model_load(m, path, &err))
-			return;
-	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		const char *ups[] = { "../../..", "../../../.." };	/* build/, build/san/ */
-		unsigned int i;
-
-		exe[n] = '\0';
-		*strrchr(exe, '/') = '\0';
-		for (i = 0; i < 2; i++) {
-			snprintf(path, sizeof(path), "%s/%s/tests/fixtures/cpu/%s", exe, ups[i], name);
-			if (!xsw_cpu_model_load(m, path, &err))
-				return;
-		}
-	}
-	fail_msg("cannot load CPU model fixture %s (set XSW_TOP): %s", name, err.msg);
-}
 
 /* --- a sink that records ----------------------------------------------------- */
 
@@ -268,7 +242,7 @@ static void count_vcpus(const struct xsw_vcpu_state *v, void *arg)
 
 static int setup(void **state)
 {
-	load_fixture(&spr, "sapphire-rapids-w9-3475x.cpu");
+	xsw_test_load_cpu(&spr, "sapphire-rapids-w9-3475x.cpu");
 	return 0;
 }
 

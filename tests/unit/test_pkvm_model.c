@@ -15,13 +15,9 @@
 static struct xsw_cpu_model *load(const char *name)
 {
 	struct xsw_cpu_model *m = calloc(1, sizeof(*m));
-	struct xsw_err err = { 0 };
-	char rel[256];
 
 	assert_non_null(m);
-	snprintf(rel, sizeof(rel), "tests/fixtures/cpu/%s", name);
-	if (xsw_cpu_model_load(m, xsw_test_path(rel), &err))
-		fail_msg("loading %s: %s", name, err.msg);
+	xsw_test_load_cpu(m, name);
 	return m;
 }
 

@@ -8,8 +8,13 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
+
+#include "xstate.h"
 
 /*
  * Skip with a reason the runner prints (tests/run-tests reads the
@@ -32,6 +37,38 @@ static inline const char *xsw_test_path(const char *rel)
 
 	snprintf(p, 1024, "%s/%s", top && *top ? top : ".", rel);
 	return p;
+}
+
+/*
+ * Load tests/fixtures/cpu/@name into @m: from $XSW_TOP when set, else
+ * relative to the test binary (build/tests/unit or build/san/tests/unit).
+ * Fails the test when the fixture cannot be read.
+ */
+static inline void xsw_test_load_cpu(struct xsw_cpu_model *m, const char *name)
+{
+	static const char *const ups[] = { "../../..", "../../../.." };
+	struct xsw_err err = { 0 };
+	const char *top = getenv("XSW_TOP");
+	char path[2 * PATH_MAX], exe[PATH_MAX];
+	unsigned int i;
+	ssize_t n;
+
+	if (top && *top) {
+		snprintf(path, sizeof(path), "%s/tests/fixtures/cpu/%s", top, name);
+		if (!xsw_cpu_model_load(m, path, &err))
+			return;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		*strrchr(exe, '/') = '\0';
+		for (i = 0; i < 2; i++) {
+			snprintf(path, sizeof(path), "%s/%s/tests/fixtures/cpu/%s", exe, ups[i], name);
+			if (!xsw_cpu_model_load(m, path, &err))
+				return;
+		}
+	}
+	fail_msg("cannot load CPU model fixture %s (set XSW_TOP): %s", name, err.msg);
 }
 
 #endif /* XSW_UNIT_H */
