@@ -119,6 +119,8 @@ static void usage(FILE *f)
 		"  --ringbuf-kib=N    ring buffer size in KiB (power of two, default 1024)\n"
 		"  -o, --output=FILE  write the JSON lines to FILE (default stdout)\n"
 		"  --duration=SEC     stop after SEC seconds (default: SIGINT, or CMD's exit)\n"
+		"  --lag-ms=MS        sleep MS between polls: a consumer that falls behind,\n"
+		"                     so tests can overflow a small ring buffer on purpose\n"
 		"  --check-sizes      compare every fpstate size with the size model (exit %d on mismatch)\n"
 		"  -v, --verbose      libbpf's log on stderr\n"
 		"  -h, --help\n", EXIT_SIZE_MISMATCH);
@@ -173,6 +175,7 @@ int main(int argc, char **argv)
 		{ "no-guard", no_argument, NULL, 'G' },
 		{ "ringbuf-kib", required_argument, NULL, 'r' },
 		{ "duration", required_argument, NULL, 'd' },
+		{ "lag-ms", required_argument, NULL, 'L' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "check-sizes", no_argument, NULL, 'c' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -188,7 +191,7 @@ int main(int argc, char **argv)
 	struct xsw_err err;
 	char why[1024];
 	int opt, release_fd = -1, status = 0, ret;
-	unsigned long v;
+	unsigned long v, lag_ms = 0;
 
 	while ((opt = getopt_long(argc, argv, "+p:o:vh", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -220,6 +223,11 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			opts.ringbuf_kib = v;
+			break;
+		case 'L':
+			if (parse_uint("--lag-ms", optarg, 10000, &v))
+				return 2;
+			lag_ms = v;
 			break;
 		case 'd':
 			if (parse_uint("--duration", optarg, 86400, &v))
@@ -310,6 +318,8 @@ int main(int argc, char **argv)
 	}
 
 	while (!stop) {
+		if (lag_ms)
+			usleep(lag_ms * 1000);
 		ret = ops->poll(probe, 100);
 		if (ret < 0) {
 			fprintf(stderr, "xsw-probe-dump: polling the probes: %s\n", strerror(-ret));
