@@ -2,6 +2,7 @@
 /*
  * Shared by the collector's modes: see cli.h.
  */
+#include <argp.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -293,3 +294,20 @@ void xsw_cli_probe_stop(struct xsw_cli_probe *cp)
 {
 }
 #endif
+
+void xsw_cli_parse_tier(struct argp_state *state, const char *arg, enum xsw_tier *tier)
+{
+	if (xsw_tier_from_name(arg, tier))
+		argp_error(state, "--probes: unknown tier '%s' (auto, tracepoint, fentry, syscall)",
+			   arg);
+}
+
+void xsw_cli_parse_ringbuf_kib(struct argp_state *state, const char *arg, unsigned int *kib)
+{
+	char *end;
+	unsigned long v = strtoul(arg, &end, 10);
+
+	if (*end || !v || v > (1u << 20))
+		argp_error(state, "--ringbuf-kib: '%s' is not a size in KiB (1..1048576)", arg);
+	*kib = v;
+}

@@ -28,6 +28,12 @@ void xsw_cli_catch_signals(void);
 /* The host's CPU, or the model file @path; prints the error. 0 or -1. */
 int xsw_cli_load_cpu(const char *path, struct xsw_cpu_model *m);
 
+/* Option parsers shared by live and run; argp_error() on bad input. */
+struct argp_state;
+void xsw_cli_parse_tier(struct argp_state *state, const char *arg, enum xsw_tier *tier);
+void xsw_cli_parse_ringbuf_kib(struct argp_state *state, const char *arg,
+			       unsigned int *kib);
+
 /* Open @path for writing ("-" is stdout); prints the error, NULL on failure. */
 FILE *xsw_cli_open_out(const char *path, bool *close_it);
 

@@ -103,18 +103,10 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 	case 'l': env->listen = arg; break;
 	case 'm': env->cpu_model = arg; break;
 	case 'G': env->no_guard = true; break;
-	case 'R':
-		env->ringbuf_kib = strtoul(arg, &end, 10);
-		if (*end || !env->ringbuf_kib || env->ringbuf_kib > (1u << 20))
-			argp_error(state, "--ringbuf-kib: '%s' is not a size in KiB (1..1048576)", arg);
-		break;
+	case 'R': xsw_cli_parse_ringbuf_kib(state, arg, &env->ringbuf_kib); break;
 	case 'n': env->no_clear = true; break;
 	case 'd': env->dump = true; break;
-	case 'P':
-		if (xsw_tier_from_name(arg, &env->tier))
-			argp_error(state, "--probes: unknown tier '%s' "
-				   "(auto, tracepoint, fentry, syscall)", arg);
-		break;
+	case 'P': xsw_cli_parse_tier(state, arg, &env->tier); break;
 	case ARGP_KEY_ARG:
 		if (json_pending) {
 			env->json_file = arg;

@@ -60,7 +60,6 @@ struct run_env {
 static error_t run_parse(int key, char *arg, struct argp_state *state)
 {
 	struct run_env *env = state->input;
-	char *end;
 
 	switch (key) {
 	case 'k': env->ktap = arg; break;
@@ -69,17 +68,9 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 	case 'm': env->cpu_model = arg; break;
 	case 'l': env->listen = arg; break;
 	case 'G': env->no_guard = true; break;
-	case 'R':
-		env->ringbuf_kib = strtoul(arg, &end, 10);
-		if (*end || !env->ringbuf_kib || env->ringbuf_kib > (1u << 20))
-			argp_error(state, "--ringbuf-kib: '%s' is not a size in KiB (1..1048576)", arg);
-		break;
+	case 'R': xsw_cli_parse_ringbuf_kib(state, arg, &env->ringbuf_kib); break;
 	case 'q': env->quiet = true; break;
-	case 'P':
-		if (xsw_tier_from_name(arg, &env->tier))
-			argp_error(state, "--probes: unknown tier '%s' "
-				   "(auto, tracepoint, fentry, syscall)", arg);
-		break;
+	case 'P': xsw_cli_parse_tier(state, arg, &env->tier); break;
 	case ARGP_KEY_ARGS:
 		env->cmd = state->argv + state->next;
 		state->next = state->argc;
