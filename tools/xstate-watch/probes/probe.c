@@ -80,7 +80,7 @@ static void why_append(char *why, size_t len, const char *fmt, ...)
 	va_end(ap);
 }
 
-const struct xsw_probe_tier_ops *xsw_tier_choose(enum xsw_tier want, char *why,
+static const struct xsw_probe_tier_ops *tier_try(enum xsw_tier want, char *why,
 						 size_t why_len, struct xsw_err *err)
 {
 	struct xsw_err terr;
@@ -112,6 +112,17 @@ const struct xsw_probe_tier_ops *xsw_tier_choose(enum xsw_tier want, char *why,
 		xsw_err_set(err, EOPNOTSUPP, "no probe tier can run on this kernel (%s)",
 			    why && why[0] ? why : "no tiers built");
 	return NULL;
+}
+
+static void vmlinux_btf_release(void);
+
+const struct xsw_probe_tier_ops *xsw_tier_choose(enum xsw_tier want, char *why,
+						 size_t why_len, struct xsw_err *err)
+{
+	const struct xsw_probe_tier_ops *ops = tier_try(want, why, why_len, err);
+
+	vmlinux_btf_release();
+	return ops;
 }
 
 /* --- environment ---------------------------------------------------------- */
@@ -167,22 +178,31 @@ static int check_tracefs(char *note, size_t note_len, struct xsw_err *err)
 }
 
 /*
- * The kernel's BTF, parsed once per process (about 20 ms each time on the
- * CI host) and kept: the environment check and every tier probe read it.
+ * The kernel's BTF, parsed once (about 20 ms each time on the CI host) for
+ * the environment check and every tier probe, and freed once a tier is
+ * chosen (vmlinux_btf_release()): libbpf parses its own copy to load the
+ * tier's programs, and the two 6 MB copies alive together were the
+ * collector's peak RSS.
  */
+static struct btf *cached_btf;
+
 static struct btf *vmlinux_btf(struct xsw_err *err)
 {
-	static struct btf *btf;
-
-	if (!btf) {
-		btf = btf__load_vmlinux_btf();
-		if (!btf) {
+	if (!cached_btf) {
+		cached_btf = btf__load_vmlinux_btf();
+		if (!cached_btf) {
 			xsw_err_set(err, errno ? errno : EINVAL, "cannot read %s: %s",
 				    XSW_VMLINUX_BTF, strerror(errno));
 			return NULL;
 		}
 	}
-	return btf;
+	return cached_btf;
+}
+
+static void vmlinux_btf_release(void)
+{
+	btf__free(cached_btf);
+	cached_btf = NULL;
 }
 
 static int check_kvm(struct xsw_err *err)
