@@ -85,7 +85,11 @@ t_check "perm-after-lock: the request follows KVM_CREATE_VCPU" \
 	test "${create_line:-0}" -gt 0 -a "${create_line:-0}" -lt "${req_line:-0}"
 
 run amx
-if [ $has_amx -eq 1 ]; then
+if [ $has_amx -eq 1 ] && [ "$rc" -eq 77 ] &&
+   grep -qF "SKIP amx: the CPU has AMX but this KVM does not expose it" <<<"$out"; then
+	# Seen on a PVM host: the permission works, KVM_GET_SUPPORTED_CPUID has no AMX.
+	t_skip "amx: AMX lifecycle" "amx_tile is in /proc/cpuinfo but KVM does not offer it to guests: $(grep '^SKIP' <<<"$out")"
+elif [ $has_amx -eq 1 ]; then
 	expect_run "amx: XTILEDATA permission, AMX CPUID, XSETBV" 0 \
 		"ARCH_REQ_XCOMP_GUEST_PERM(18 xtiledata) -> ok" "PASS amx"
 elif [ "$rc" -eq 77 ] && grep -qF "SKIP amx: AMX (xtilecfg|xtiledata) unsupported here" <<<"$out"; then

@@ -62,8 +62,10 @@ int kvm_set_xsave(int vcpu_fd, const void *buf);
 
 /* --- guest FPU permission (arch_prctl) ---------------------------------- */
 
+/* The uapi header has them since 5.16 (guest ones since 5.17). */
+#include <asm/prctl.h>
 #ifndef ARCH_GET_XCOMP_SUPP
-#define ARCH_GET_XCOMP_SUPP		0x1022
+#define ARCH_GET_XCOMP_SUPP		0x1021
 #endif
 #ifndef ARCH_GET_XCOMP_GUEST_PERM
 #define ARCH_GET_XCOMP_GUEST_PERM	0x1024
