@@ -159,27 +159,57 @@ expect_run "xsetbv: the guest enables xfeatures with XSETBV; beyond CPUID it fau
 
 # --- benchmark ---------------------------------------------------------
 
-run bench --vms 2 --vcpus 2 --iterations 3 --json
-if [ "$rc" -eq 0 ] && python3 - "$out" <<'EOF'
-import json, sys
-d = json.loads(sys.argv[1].split("\n  leak check")[0])
-assert d["bench"] == "lifecycle" and d["unit"] == "ns", d
-assert (d["vms"], d["vcpus"], d["iterations"]) == (2, 2, 3)
-want = {"create_vm": 6, "create_vcpu": 12, "set_cpuid2": 12, "first_run": 12, "destroy": 6}
-assert list(d["steps"]) == list(want), list(d["steps"])
-for name, s in d["steps"].items():
-    assert s["count"] == want[name], (name, s["count"])
-    assert 0 < s["min"] <= s["p50"] <= s["p90"] <= s["p99"] <= s["max"], (name, s)
-    assert sum(b["count"] for b in s["histogram"]) == s["count"], name
-    for b in s["histogram"]:
-        assert b["low"] <= b["high"]
-EOF
-then
-	t_ok "bench --json: one object, 5 steps with counts, ordered percentiles, histograms"
-else
-	t_fail "bench --json: one object, 5 steps with counts, ordered percentiles, histograms" "exit $rc
-$out"
-fi
+# run_json ARGS...: $json (stdout alone), $err (stderr) and $rc of one run.
+run_json() {
+	json=$("$bin" --check-leaks "$@" 2>"$tmp/stderr")
+	rc=$?
+	err=$(<"$tmp/stderr")
+}
+
+# expect_json DESC JQ_FILTER: exit 0, stdout exactly one JSON document
+# (so `bench --json | jq .` works) on which the filter holds, and stderr
+# nothing but the leak-check verdict.
+expect_json() {
+	local desc=$1 filter=$2 why=""
+	if ! command -v jq >/dev/null; then
+		t_skip "$desc" "jq not installed (make deps)"
+		return
+	fi
+	if [ "$rc" -ne 0 ]; then
+		why="exit $rc (want 0)"
+	elif [ "$(jq -s length <<<"$json" 2>&1)" != 1 ]; then
+		why="stdout is not exactly one JSON document: $(jq -s length <<<"$json" 2>&1)"
+	elif ! jq -e "$filter" <<<"$json" >/dev/null; then
+		why="false on stdout: $filter"
+	elif [ "$(grep -vc '^  leak check: .* as at start$' <<<"$err")" -ne 0 ]; then
+		why="stderr is not just the leak-check verdict"
+	fi
+	if [ -z "$why" ]; then
+		t_ok "$desc"
+	else
+		t_fail "$desc" "$why
+--- stdout ---
+$(tail -n 40 <<<"$json")
+--- stderr ---
+$err"
+	fi
+}
+
+run_json bench --vms 2 --vcpus 2 --iterations 3 --json
+expect_json "bench --json: one object, 5 steps with counts, ordered percentiles, histograms" '
+	.bench == "lifecycle" and .unit == "ns" and [.vms, .vcpus, .iterations] == [2, 2, 3] and
+	(.steps | keys_unsorted) == ["create_vm", "create_vcpu", "set_cpuid2", "first_run", "destroy"] and
+	[.steps[].count] == [6, 12, 12, 12, 6] and
+	all(.steps[]; 0 < .min and .min <= .p50 and .p50 <= .p90 and .p90 <= .p99 and
+		.p99 <= .max and ([.histogram[].count] | add) == .count and
+		all(.histogram[]; .low <= .high))'
+
+run_json bench --scenario exit-loop --exits 200 --iterations 2 --json
+expect_json "bench --scenario exit-loop --json: 201 KVM_RUN round trips per iteration" '
+	.bench == "exit-loop" and .exits == 200 and .iterations == 2 and
+	.total_exits == 2 * 201 and (.steps | keys) == ["kvm_run"] and
+	(.steps.kvm_run | .count == 2 * 201 and 0 < .p50 and .p50 <= .p99) and
+	0 < .ns_per_exit and .ns_per_exit <= .total_ns'
 
 run bench --iterations 2
 expect_run "bench (text): a summary and a histogram per step" 0 \
@@ -188,22 +218,6 @@ expect_run "bench (text): a summary and a histogram per step" 0 \
 	"set_cpuid2 (KVM_SET_CPUID2): count 2" "first_run (first KVM_RUN): count 2" \
 	"destroy (munmap kvm_run + close vCPU fds + close VM fd): count 2" \
 	"nsecs : count    distribution"
-
-run bench --scenario exit-loop --exits 200 --iterations 2 --json
-if [ "$rc" -eq 0 ] && python3 - "$out" <<'EOF'
-import json, sys
-d = json.loads(sys.argv[1].split("\n  leak check")[0])
-assert d["bench"] == "exit-loop" and d["exits"] == 200 and d["iterations"] == 2
-assert d["total_exits"] == 2 * 201, d["total_exits"]
-assert d["steps"]["kvm_run"]["count"] == 2 * 201
-assert 0 < d["ns_per_exit"] <= d["total_ns"]
-EOF
-then
-	t_ok "bench --scenario exit-loop --json: 201 KVM_RUN round trips per iteration"
-else
-	t_fail "bench --scenario exit-loop --json: 201 KVM_RUN round trips per iteration" "exit $rc
-$out"
-fi
 
 # --- bad input ---------------------------------------------------------
 
@@ -266,6 +280,10 @@ expect_run "cpuid-shrink with an unknown xfeature: names the token, exit 2" 2 "u
 
 run cpuid-shrink --xfeatures 'x87|avx'
 expect_run "cpuid-shrink with a mask breaking xfeature rules: exit 2" 2 "needs sse"
+
+run basic --json
+expect_run "--json outside bench: usage error, as scenarios print text" 2 \
+	"--json: only bench prints JSON"
 
 run bench --scenario nope
 expect_run "bench --scenario nope: exit 2" 2 "bench --scenario nope: unknown"

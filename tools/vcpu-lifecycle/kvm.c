@@ -19,8 +19,14 @@
 #include "xsw_err.h"
 
 bool vl_log_quiet;
+bool vl_log_stderr;
 __thread char vl_log_prefix[32];
 static atomic_uint vl_nr_failures;
+
+FILE *vl_log_stream(void)
+{
+	return vl_log_stderr ? stderr : stdout;
+}
 
 /* One fputs per line so that vCPU threads never interleave mid-line. */
 static void vl_vlog(const char *lead, const char *fmt, va_list ap)
@@ -33,7 +39,7 @@ static void vl_vlog(const char *lead, const char *fmt, va_list ap)
 		n = 0;
 	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	strcat(line, "\n");
-	fputs(line, stdout);
+	fputs(line, vl_log_stream());
 }
 
 void vl_log(const char *fmt, ...)

@@ -13,14 +13,19 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <linux/kvm.h>
 
 /* --- output ------------------------------------------------------------ */
 
 extern bool vl_log_quiet;
+/* Log to stderr: under bench --json stdout carries the JSON document only. */
+extern bool vl_log_stderr;
 /* Prefix of every line this thread logs, e.g. "vm1/vcpu0: " (multi). */
 extern __thread char vl_log_prefix[32];
 
+/* Where log lines, FAIL lines included, go. */
+FILE *vl_log_stream(void);
 __attribute__((format(printf, 1, 2)))
 void vl_log(const char *fmt, ...);
 /* "  NAME(detail) -> ok|ERRNO"; returns @ret unchanged. */
