@@ -182,11 +182,17 @@ static __always_inline bool tgid_wanted(__u32 tgid)
 	return bpf_map_lookup_elem(&followed, &tgid) != NULL;
 }
 
+/*
+ * Hash map updates of a present key are not cheap (bucket lock, a new
+ * element from the freelist, the old one freed), and most calls here find
+ * the key present: look it up first.
+ */
 static __always_inline void mark_kvm_proc(__u32 tgid)
 {
 	__u8 one = 1;
 
-	bpf_map_update_elem(&kvm_procs, &tgid, &one, BPF_ANY);
+	if (!bpf_map_lookup_elem(&kvm_procs, &tgid))
+		bpf_map_update_elem(&kvm_procs, &tgid, &one, BPF_NOEXIST);
 }
 
 /*
@@ -340,7 +346,8 @@ static __always_inline void vm_track(__u64 vm, __u32 tgid, __s32 fds_if_new)
 {
 	struct xsw_vm_state st = { .tgid = tgid, .fds = fds_if_new };
 
-	bpf_map_update_elem(&vms, &vm, &st, BPF_NOEXIST);
+	if (!bpf_map_lookup_elem(&vms, &vm))	/* see mark_kvm_proc() */
+		bpf_map_update_elem(&vms, &vm, &st, BPF_NOEXIST);
 }
 
 /* Append @vcpu to its VM's list (the VM must be tracked already). */
@@ -589,27 +596,24 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 	xsw_read_perm(task, true, &after);
 
 	ev = ev_reserve(XSW_EV_VCPU_CREATE, vm, vcpu_id, ret < 0 ? ret : 0, dur);
-	if (ev) {
-		if (vcpu)
-			xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
-		ev->vcpu.guest_perm = after;
-		bpf_ringbuf_submit(ev, submit_flags());
-	}
-	if (!vcpu)
+	if (!ev)
 		return 0;
-	/*
-	 * fpu_alloc_guest_fpstate() copies the process's guest permission into
-	 * the vCPU and locks it (fpu_lock_guest_permissions()); this tier sees
-	 * that only as the permission before and after the ioctl.
-	 */
-	ev = ev_reserve(XSW_EV_PERM_SYNC, vm, vcpu_id, 0, dur);
-	if (ev) {
+	ev->vcpu.guest_perm = after;
+	if (vcpu) {
 		xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
-		ev->vcpu.guest_perm = after;
+		/*
+		 * fpu_alloc_guest_fpstate() copied the process's guest permission
+		 * into the vCPU and locked it (fpu_lock_guest_permissions()); this
+		 * tier sees that only as the permission before and after the
+		 * ioctl. The perm_sync event has the vcpu_create payload: one
+		 * record for both, split by the loader (one reservation and one
+		 * set of reads less per vCPU).
+		 */
 		ev->vcpu.locked_now = in->perm_before.valid && !in->perm_before.locked &&
 				      after.locked;
-		bpf_ringbuf_submit(ev, submit_flags());
+		ev->vcpu.perm_sync_follows = 1;
 	}
+	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
 

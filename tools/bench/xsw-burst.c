@@ -55,14 +55,32 @@ enum burst_op {
 	BURST_SUPPORTED_CPUID,
 	BURST_CHECK_EXTENSION,
 	BURST_SET_CPUID2,
+	BURST_CREATE_VCPU,
 };
+
+/* create-vcpu: vCPUs per VM before the VM is replaced (untimed). */
+#define VCPUS_PER_VM 64
 
 static const char *const burst_op_names[] = {
 	[BURST_GET_GUEST_PERM] = "get-guest-perm",
 	[BURST_SUPPORTED_CPUID] = "supported-cpuid",
 	[BURST_CHECK_EXTENSION] = "check-extension",
 	[BURST_SET_CPUID2] = "set-cpuid2",
+	[BURST_CREATE_VCPU] = "create-vcpu",
 };
+
+/* Close the VM and its vCPUs (if any) and create a fresh VM; -1 on error. */
+static int recycle_vm(int kvm_fd, int *vm_fd, int *vcpu_fds, unsigned int *nvcpus)
+{
+	while (*nvcpus)
+		close(vcpu_fds[--*nvcpus]);
+	if (*vm_fd >= 0)
+		close(*vm_fd);
+	*vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+	if (*vm_fd < 0)
+		fprintf(stderr, "xsw-burst: KVM_CREATE_VM: %s\n", strerror(errno));
+	return *vm_fd < 0 ? -1 : 0;
+}
 
 /* A VM with one vCPU for set-cpuid2; returns the vCPU fd or -1. */
 static int open_vcpu(int kvm_fd, struct kvm_cpuid2 *cpuid, int *vm_fd)
@@ -122,8 +140,10 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xsw-burst --rate N --duration SECONDS\n"
-		"                 [--op get-guest-perm|supported-cpuid|check-extension|set-cpuid2]\n"
-		"  --rate 0 issues as fast as possible; prints one JSON object on stdout\n");
+		"                 [--op get-guest-perm|supported-cpuid|check-extension|set-cpuid2|create-vcpu]\n"
+		"  --rate 0 issues as fast as possible; prints one JSON object on stdout\n"
+		"  create-vcpu times KVM_CREATE_VCPU alone: every %d vCPUs the VM is\n"
+		"  closed and a new one created, outside the timed call\n", VCPUS_PER_VM);
 }
 
 static int parse_ulong(const char *opt, const char *s, unsigned long max,
@@ -160,6 +180,8 @@ int main(int argc, char **argv)
 	uint32_t *lat;
 	size_t nlat = 0;
 	int c, kvm_fd, vm_fd = -1, vcpu_fd = -1, first_errno = 0;
+	int vcpu_fds[VCPUS_PER_VM];
+	unsigned int nvcpus = 0;
 
 	while ((c = getopt_long(argc, argv, "r:d:o:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -180,7 +202,7 @@ int main(int argc, char **argv)
 				if (!strcmp(optarg, burst_op_names[which]))
 					break;
 			if (which == ARRAY_SIZE(burst_op_names)) {
-				fprintf(stderr, "xsw-burst: --op '%s': want get-guest-perm, supported-cpuid, check-extension or set-cpuid2\n",
+				fprintf(stderr, "xsw-burst: --op '%s': want get-guest-perm, supported-cpuid, check-extension, set-cpuid2 or create-vcpu\n",
 					optarg);
 				return 2;
 			}
@@ -232,6 +254,9 @@ int main(int argc, char **argv)
 			while (now_ns() < deadline)
 				;
 		}
+		if (which == BURST_CREATE_VCPU && (vm_fd < 0 || nvcpus == VCPUS_PER_VM) &&
+		    recycle_vm(kvm_fd, &vm_fd, vcpu_fds, &nvcpus))
+			return 1;
 		/* Calls slower than the rate end the run on time, not late. */
 		t0 = now_ns();
 		if (t0 >= end)
@@ -246,6 +271,11 @@ int main(int argc, char **argv)
 			break;
 		case BURST_CHECK_EXTENSION:
 			ret = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+			break;
+		case BURST_CREATE_VCPU:
+			ret = ioctl(vm_fd, KVM_CREATE_VCPU, nvcpus);
+			if (ret >= 0)
+				vcpu_fds[nvcpus++] = (int)ret;
 			break;
 		default:
 			ret = ioctl(vcpu_fd, KVM_SET_CPUID2, cpuid);
@@ -277,6 +307,8 @@ int main(int argc, char **argv)
 	       percentile(lat, nlat, 99), nlat ? lat[nlat - 1] : 0);
 	free(lat);
 	free(cpuid);
+	while (nvcpus)
+		close(vcpu_fds[--nvcpus]);
 	if (vcpu_fd >= 0)
 		close(vcpu_fd);
 	if (vm_fd >= 0)

@@ -114,7 +114,13 @@ struct xsw_ev_vcpu {		/* vcpu_create, perm_sync, vcpu_destroy */
 	__u64 fpu_guest_xfeatures;	/* fpu_guest.xfeatures */
 	__u32 uabi_size;		/* fpu_guest.uabi_size */
 	__u8 locked_now;		/* perm_sync: this call locked the permission */
-	__u8 pad[3];
+	/*
+	 * syscall tier, vcpu_create: the record also stands for the perm_sync
+	 * of the same call (same payload, locked_now set); the loader splits
+	 * it in two before anyone sees it. 0 in every delivered event.
+	 */
+	__u8 perm_sync_follows;
+	__u8 pad[2];
 };
 
 struct xsw_ev_set_cpuid {

@@ -62,6 +62,18 @@ static int on_sample(void *ctx, void *data, size_t size)
 	if (size < sizeof(ev))
 		return 0;
 	memcpy(&ev, data, sizeof(ev));
+	if (ev.type == XSW_EV_VCPU_CREATE && ev.vcpu.perm_sync_follows) {
+		struct xsw_event sync = ev;
+
+		ev.vcpu.perm_sync_follows = 0;
+		ev.vcpu.locked_now = 0;
+		p->fn(&ev, p->arg);
+		p->delivered++;
+		sync.type = XSW_EV_PERM_SYNC;
+		sync.ret = 0;
+		sync.vcpu.perm_sync_follows = 0;
+		ev = sync;
+	}
 	p->fn(&ev, p->arg);
 	p->delivered++;
 	return 0;
