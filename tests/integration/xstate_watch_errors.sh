@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # xstate-watch on bad input: a corrupt or missing replay file, unknown
 # options and tiers, a bad CPU model, no CMD, a CMD that does not exist,
-# and missing privileges (as nobody). Each must name the problem and exit
-# non-zero with the documented status (1 tool error, 2 usage).
+# missing privileges (as nobody), and a libmicrohttpd that --listen cannot
+# load (hidden in a private mount namespace). Each must name the problem and
+# exit non-zero with the documented status (1 tool error, 2 usage).
 set -uo pipefail
 . "$(dirname "$0")/../lib/tap.sh"
 
@@ -67,5 +68,41 @@ else
 	else
 		t_skip "run -- missing CMD" "no BTF at /sys/kernel/btf/vmlinux: the probes cannot load"
 	fi
+fi
+
+# libmicrohttpd is dlopen()ed for --listen only: not linked, and when it
+# cannot be loaded, --listen fails naming it and the loader's reason. The
+# library is replaced, in a private mount namespace only, by an empty file
+# and by a stub lacking all but MHD_start_daemon.
+t_eq "xstate-watch does not link libmicrohttpd or its TLS stack" \
+	"$(ldd "$W" | grep -cE 'microhttpd|gnutls')" 0
+so=$(grep -aoE -m1 'libmicrohttpd\.so\.[0-9]+' "$W" | head -n1)
+lib=$(ldconfig -p | awk -v so="$so" '$1 == so { print $NF; exit }')
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
+	t_skip "--listen without a loadable libmicrohttpd" "needs root and unshare(1) for a mount namespace"
+	t_skip "--listen with a libmicrohttpd missing a function" "needs root and unshare(1)"
+elif [ -z "$so" ] || [ -z "$lib" ]; then
+	t_skip "--listen without a loadable libmicrohttpd" "no libmicrohttpd soname in $W or in ldconfig -p"
+	t_skip "--listen with a libmicrohttpd missing a function" "no libmicrohttpd to stand in for"
+else
+	# hide FILE: run xstate-watch --listen with FILE mounted over the library
+	hide() {
+		# shellcheck disable=SC2016 # expanded by the inner sh
+		unshare -m sh -c 'mount --bind "$1" "$2" && shift 2 && exec "$@"' sh \
+			"$1" "$lib" "$W" --listen 127.0.0.1:0 --json=/dev/null -c 1
+	}
+	expect "--listen without a loadable libmicrohttpd: names it and why, exit 1" 1 \
+		"--listen '127\.0\.0\.1:0': cannot load $so, which serves /metrics: $lib: file too short" \
+		hide /dev/null
+	stub=$(mktemp -d)
+	echo 'void MHD_start_daemon(void); void MHD_start_daemon(void) {}' >"$stub/stub.c"
+	if "${CC:-cc}" -shared -fPIC -Wl,-soname,"$so" -o "$stub/stub.so" "$stub/stub.c"; then
+		expect "--listen with a libmicrohttpd missing a function: names it, exit 1" 1 \
+			"cannot load $so, which serves /metrics: .*undefined symbol: MHD_stop_daemon" \
+			hide "$stub/stub.so"
+	else
+		t_skip "--listen with a libmicrohttpd missing a function" "no C compiler for the stub"
+	fi
+	rm -rf "$stub"
 fi
 t_done

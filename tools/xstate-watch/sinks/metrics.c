@@ -3,6 +3,9 @@
  * The /metrics sink: a small Prometheus registry fed by the engine and
  * served by libmicrohttpd (text exposition format 0.0.4).
  *
+ * libmicrohttpd is not linked but dlopen()ed when a server is started:
+ * see "libmicrohttpd, loaded on demand" below.
+ *
  * Everything the registry holds is integral (byte sizes, counts, and
  * histogram observations in nanoseconds), so the exposition prints
  * integers as integers and converts nanoseconds to seconds exactly, from
@@ -14,6 +17,7 @@
  * neither a large registry nor a slow or stuck scraper holds the engine up.
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
@@ -37,6 +41,10 @@
 
 #ifndef XSW_VERSION
 #define XSW_VERSION "0.1"
+#endif
+
+#ifndef XSW_MHD_SONAME
+#error "XSW_MHD_SONAME: the libmicrohttpd soname, set by tools/xstate-watch/build.mk"
 #endif
 
 #define PREFIX "xstate_watch_"
@@ -668,6 +676,73 @@ char *xsw_metrics_render(struct xsw_metrics *m, size_t *len)
 	return o.buf;
 }
 
+/* ---- libmicrohttpd, loaded on demand ----------------------------------- */
+
+/*
+ * Most runs serve no /metrics, and linking libmicrohttpd would map it and
+ * its TLS stack (gnutls, nettle, gmp, p11-kit, ...) and run their
+ * constructors in every one of them: over 2 MB of resident pages against
+ * the collector's RSS budget. So the few functions used come from dlopen()
+ * when a server is started; the types and constants still come from the
+ * header, and __typeof__ keeps the pointers' types the header's. The
+ * library stays loaded for the life of the process: its server thread
+ * runs its code until xsw_metrics_stop(), and loading it twice is waste.
+ */
+static struct {
+	__typeof__(MHD_start_daemon) *start_daemon;
+	__typeof__(MHD_stop_daemon) *stop_daemon;
+	__typeof__(MHD_create_response_from_buffer) *create_response_from_buffer;
+	__typeof__(MHD_add_response_header) *add_response_header;
+	__typeof__(MHD_queue_response) *queue_response;
+	__typeof__(MHD_destroy_response) *destroy_response;
+} mhd;
+
+static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+static char mhd_error[256];	/* why mhd_load() failed, "" when it did not */
+
+static void mhd_load(void)
+{
+	/* POSIX's way to store dlsym()'s void * in a function pointer. */
+	static const struct {
+		const char *name;
+		void **slot;
+	} syms[] = {
+		{ "MHD_start_daemon", (void **)&mhd.start_daemon },
+		{ "MHD_stop_daemon", (void **)&mhd.stop_daemon },
+		{ "MHD_create_response_from_buffer", (void **)&mhd.create_response_from_buffer },
+		{ "MHD_add_response_header", (void **)&mhd.add_response_header },
+		{ "MHD_queue_response", (void **)&mhd.queue_response },
+		{ "MHD_destroy_response", (void **)&mhd.destroy_response },
+	};
+	void *lib;
+	size_t i;
+
+	lib = dlopen(XSW_MHD_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!lib) {
+		snprintf(mhd_error, sizeof(mhd_error), "%s", dlerror());
+		return;
+	}
+	for (i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
+		*syms[i].slot = dlsym(lib, syms[i].name);
+		if (!*syms[i].slot) {
+			snprintf(mhd_error, sizeof(mhd_error), "%s", dlerror());
+			dlclose(lib);
+			return;
+		}
+	}
+}
+
+/* The first call loads the library; every call reports how that went. */
+static int mhd_open(const char *addr, struct xsw_err *err)
+{
+	pthread_once(&mhd_once, mhd_load);
+	if (mhd_error[0])
+		return xsw_err_set(err, ELIBACC,
+				   "--listen '%s': cannot load " XSW_MHD_SONAME
+				   ", which serves /metrics: %s", addr, mhd_error);
+	return 0;
+}
+
 /* ---- HTTP server -------------------------------------------------------- */
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
@@ -676,18 +751,18 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
 
-	resp = MHD_create_response_from_buffer(len, body, must_free ? MHD_RESPMEM_MUST_FREE :
+	resp = mhd.create_response_from_buffer(len, body, must_free ? MHD_RESPMEM_MUST_FREE :
 					       MHD_RESPMEM_PERSISTENT);
 	if (!resp) {
 		if (must_free)
 			free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	mhd.add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-	ret = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
+		mhd.add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+	ret = mhd.queue_response(conn, status, resp);
+	mhd.destroy_response(resp);
 	return ret;
 }
 
@@ -874,7 +949,12 @@ struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 		xsw_metrics_stop(m);
 		return NULL;
 	}
-	m->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+	if (mhd_open(addr, err)) {
+		close(fd);
+		xsw_metrics_stop(m);
+		return NULL;
+	}
+	m->daemon = mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
 				     0, NULL, NULL, handle_request, m,
 				     MHD_OPTION_LISTEN_SOCKET, fd,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)32,
@@ -909,7 +989,7 @@ void xsw_metrics_stop(struct xsw_metrics *m)
 	if (!m)
 		return;
 	if (m->daemon)
-		MHD_stop_daemon(m->daemon);	/* joins its thread, closes the socket */
+		mhd.stop_daemon(m->daemon);	/* joins its thread, closes the socket */
 	pthread_mutex_destroy(&m->lock);
 	free(m->reg.vcpus);
 	free(m);

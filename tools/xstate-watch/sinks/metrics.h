@@ -27,7 +27,8 @@ struct xsw_metrics;
  * in the info metric ("tracepoint", "syscall", "replay", ...).
  * @addr == NULL creates the registry without a server (tests, replay).
  * Returns NULL with @err naming the address and the errno on a bad
- * address, a port in use or an address this host does not have.
+ * address, a port in use or an address this host does not have, and
+ * naming libmicrohttpd and the loader's error when it cannot be loaded.
  */
 struct xsw_metrics *xsw_metrics_start(const char *addr, const char *tier,
 				      struct xsw_err *err);
