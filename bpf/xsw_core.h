@@ -119,7 +119,7 @@ static __always_inline struct fpu *xsw_task_fpu(struct task_struct *task)
 static __always_inline void xsw_read_perm(struct task_struct *task, bool guest,
 					  struct xsw_perm *out)
 {
-	struct task_struct *leader = BPF_CORE_READ(task, group_leader);
+	struct task_struct *leader = task->group_leader;	/* @task: a BTF pointer */
 	struct fpu_state_perm *perm;
 	__u8 buf[XSW_SPAN_MAX];
 	__u32 base;
@@ -177,12 +177,17 @@ static __always_inline void xsw_read_vcpu_fpu(struct kvm_vcpu *vcpu, struct xsw_
 {
 	struct fpu_guest *gfpu = &vcpu->arch.guest_fpu;
 	struct fpu_guest___with_perm *gfpu_perm = (void *)gfpu;
+	__u8 buf[XSW_SPAN_MAX];
+	__u32 base = xsw_span_base(gfpu, xfeatures);
 
-	xsw_read_fpstate(BPF_CORE_READ(gfpu, fpstate), &out->fps);
-	out->fpu_guest_xfeatures = BPF_CORE_READ(gfpu, xfeatures);
-	out->uabi_size = BPF_CORE_READ(gfpu, uabi_size);
+	/* struct fpu_guest: xfeatures, [perm,] xfd_err, uabi_size, fpstate */
+	if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)gfpu + base))
+		return;
+	xsw_read_fpstate(xsw_span_get(buf, base, gfpu, fpstate), &out->fps);
+	out->fpu_guest_xfeatures = xsw_span_get(buf, base, gfpu, xfeatures);
+	out->uabi_size = xsw_span_get(buf, base, gfpu, uabi_size);
 	if (bpf_core_field_exists(gfpu_perm->perm))
-		out->fpu_guest_perm = BPF_CORE_READ(gfpu_perm, perm);
+		out->fpu_guest_perm = xsw_span_get(buf, base, gfpu_perm, perm);
 }
 
 /*
@@ -204,21 +209,24 @@ static __always_inline __u64 xsw_vcpu_supported_xss(struct kvm_vcpu *vcpu)
 	return BPF_CORE_READ(arch, guest_supported_xss);
 }
 
-/* fd -> struct file of @task (NULL when out of range or not open). */
+/*
+ * fd -> struct file of @task (NULL when out of range or not open). @task
+ * comes from bpf_get_current_task_btf(), so the task -> files -> fdt walk
+ * is plain loads; only the slot of the fd array needs a probe read (a
+ * struct file ** member has no BTF type for the verifier).
+ */
 static __always_inline struct file *xsw_fd_file(struct task_struct *task, long fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds;
+	struct files_struct *files = task->files;
 	struct file *file = NULL;
-	unsigned int max_fds;
+	struct fdtable *fdt;
 
-	if (!fdt || fd < 0)
+	if (!files || fd < 0)
 		return NULL;
-	max_fds = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned long)fd >= max_fds)
+	fdt = files->fdt;
+	if (!fdt || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
 	return file;
 }
 

@@ -51,11 +51,24 @@ struct {
  */
 const volatile __u64 wakeup_bytes = 0;
 
+/*
+ * Only the record that takes the unread data across the mark wakes the
+ * collector. Waking on every record above it (the first version) made each
+ * submit raise an irq_work self-IPI while the collector, woken once, was
+ * still draining on another CPU: an APIC MSR write per record, which traps
+ * under a hypervisor (13 % of sys_exit_ioctl's samples in a KVM_CREATE_VCPU
+ * burst here). A collector that misses the wakeup still drains on its timer.
+ */
+#define XSW_RECORD_BYTES ((sizeof(struct xsw_event) + BPF_RINGBUF_HDR_SZ + 7) & ~7ul)
+
 static __always_inline __u64 submit_flags(void)
 {
+	__u64 avail;
+
 	if (!wakeup_bytes)
 		return 0;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	if (avail >= wakeup_bytes && avail < wakeup_bytes + XSW_RECORD_BYTES)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -106,11 +119,23 @@ struct {
 	__type(value, __u8);
 } kvm_procs SEC(".maps");
 
+/*
+ * The vCPUs of a VM, by index in the order this tier first saw them: VM
+ * teardown walks these rather than the whole vcpus map (a
+ * bpf_for_each_map_elem() over 16384 hash buckets on the VMM's last close()
+ * cost it about 230 us per VM here: vcpu-lifecycle bench, destroy step
+ * +52 % at p50). The first XSW_VM_INLINE_VCPUS live in the VM's entry, the
+ * rest in vm_vcpus: a hash update per vCPU creation was a tenth of
+ * sys_exit_ioctl's time for KVM_CREATE_VCPU.
+ */
+#define XSW_VM_INLINE_VCPUS 16
+
 struct xsw_vm_state {
 	__u32 tgid;
 	__s32 fds;		/* VM fd + vCPU fds the process holds (see close) */
-	__u32 nvcpus;		/* entries in vm_vcpus for this VM */
+	__u32 nvcpus;		/* vCPUs listed: vcpu[] first, then vm_vcpus */
 	__u32 pad;
+	__u64 vcpu[XSW_VM_INLINE_VCPUS];	/* struct kvm_vcpu * */
 };
 
 struct {
@@ -142,13 +167,7 @@ struct {
 	__type(value, struct xsw_vcpu_state);
 } vcpus SEC(".maps");
 
-/*
- * The vCPUs of each VM, by index in the order this tier first saw them.
- * VM teardown walks these rather than the whole vcpus map: a
- * bpf_for_each_map_elem() over 16384 hash buckets on the VMM's last close()
- * cost it about 230 us per VM here (vcpu-lifecycle bench, destroy step
- * +52 % at p50).
- */
+/* A VM's vCPUs from index XSW_VM_INLINE_VCPUS on. */
 struct xsw_vm_vcpu_key {
 	__u64 vm;
 	__u32 idx;
@@ -285,7 +304,7 @@ static __always_inline void emit_vcpu_destroy(struct kvm_vcpu *vcpu,
 		return;
 	/* The vCPU is still allocated: its VM goes away after this close/exit. */
 	xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
-	xsw_read_perm((struct task_struct *)bpf_get_current_task(), true, &ev->vcpu.guest_perm);
+	xsw_read_perm(bpf_get_current_task_btf(), true, &ev->vcpu.guest_perm);
 	bpf_ringbuf_submit(ev, submit_flags());
 }
 
@@ -295,11 +314,19 @@ static long vm_vcpu_teardown_cb(__u32 idx, struct teardown *td)
 	struct xsw_vcpu_state *st;
 	__u64 *vcpu, key;
 
-	vcpu = bpf_map_lookup_elem(&vm_vcpus, &k);
-	if (!vcpu)
-		return 0;
-	key = *vcpu;
-	bpf_map_delete_elem(&vm_vcpus, &k);
+	if (idx < XSW_VM_INLINE_VCPUS) {
+		struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &td->vm);
+
+		if (!vs)
+			return 1;
+		key = vs->vcpu[idx & (XSW_VM_INLINE_VCPUS - 1)];
+	} else {
+		vcpu = bpf_map_lookup_elem(&vm_vcpus, &k);
+		if (!vcpu)
+			return 0;
+		key = *vcpu;
+		bpf_map_delete_elem(&vm_vcpus, &k);
+	}
 	st = bpf_map_lookup_elem(&vcpus, &key);
 	/* Listed twice, or its address now another VM's vCPU: not this one. */
 	if (!st || st->vm != td->vm)
@@ -342,24 +369,29 @@ static long run_fds_exit_cb(struct bpf_map *map, __u64 *key, __u64 *vcpu, struct
  * has 1 fd; one first seen through a vCPU is assumed to have 2 (its own
  * and that vCPU's): its history before we started is unknown.
  */
-static __always_inline void vm_track(__u64 vm, __u32 tgid, __s32 fds_if_new)
-{
-	struct xsw_vm_state st = { .tgid = tgid, .fds = fds_if_new };
-
-	if (!bpf_map_lookup_elem(&vms, &vm))	/* see mark_kvm_proc() */
-		bpf_map_update_elem(&vms, &vm, &st, BPF_NOEXIST);
-}
-
-/* Append @vcpu to its VM's list (the VM must be tracked already). */
-static __always_inline void vm_add_vcpu(__u64 vm, __u64 vcpu)
+static __always_inline struct xsw_vm_state *vm_track(__u64 vm, __u32 tgid, __s32 fds_if_new)
 {
 	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
+	struct xsw_vm_state st = { .tgid = tgid, .fds = fds_if_new };
+
+	if (vs)		/* see mark_kvm_proc() */
+		return vs;
+	bpf_map_update_elem(&vms, &vm, &st, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&vms, &vm);
+}
+
+/* Append @vcpu to the list of the VM whose entry is @vs. */
+static __always_inline void vm_add_vcpu(struct xsw_vm_state *vs, __u64 vm, __u64 vcpu)
+{
 	struct xsw_vm_vcpu_key k = { .vm = vm };
 
 	if (!vs)
 		return;
 	k.idx = __sync_fetch_and_add(&vs->nvcpus, 1);
-	bpf_map_update_elem(&vm_vcpus, &k, &vcpu, BPF_ANY);
+	if (k.idx < XSW_VM_INLINE_VCPUS)
+		vs->vcpu[k.idx & (XSW_VM_INLINE_VCPUS - 1)] = vcpu;
+	else
+		bpf_map_update_elem(&vm_vcpus, &k, &vcpu, BPF_ANY);
 }
 
 /* --- VM entry ------------------------------------------------------------- */
@@ -389,6 +421,7 @@ static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 
 	} else {
 		/* A vCPU created before we started (or of a filtered-out process). */
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		struct xsw_vm_state *vs;
 		struct xsw_vcpu_state nst = {
 			.vm = (__u64)BPF_CORE_READ(vcpu, kvm),
 			.tgid = tgid,
@@ -397,9 +430,9 @@ static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 
 
 		if (!tgid_wanted(tgid))
 			return 0;
-		vm_track(nst.vm, tgid, 2);
+		vs = vm_track(nst.vm, tgid, 2);
 		if (!bpf_map_update_elem(&vcpus, &key, &nst, BPF_NOEXIST))
-			vm_add_vcpu(nst.vm, key);
+			vm_add_vcpu(vs, nst.vm, key);
 		mark_kvm_proc(tgid);
 		st = bpf_map_lookup_elem(&vcpus, &key);
 		if (!st)
@@ -460,7 +493,7 @@ static __always_inline int on_run_enter(long fd)
 	if (cached) {
 		vcpu = (struct kvm_vcpu *)*cached;
 	} else {
-		struct file *file = xsw_fd_file((struct task_struct *)bpf_get_current_task(), fd);
+		struct file *file = xsw_fd_file(bpf_get_current_task_btf(), fd);
 		__u64 v;
 
 		if (xsw_kvm_file_kind(file) != XSW_FILE_VCPU)
@@ -505,7 +538,7 @@ int xsw_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
 	in.arg = ctx->args[2];
 	in.kind = XSW_INFLIGHT_IOCTL;
 	if (cmd == XSW_KVM_CREATE_VCPU)	/* to tell whether this call locks it */
-		xsw_read_perm((struct task_struct *)bpf_get_current_task(), true,
+		xsw_read_perm(bpf_get_current_task_btf(), true,
 			      &in.perm_before);
 	bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY);
 	return 0;
@@ -586,11 +619,10 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 		st.vcpu_id = vcpu_id;
 		bpf_map_update_elem(&vcpus, &key, &st, BPF_ANY);
 		/* A VM created before we started: its own fd plus this vCPU's. */
-		vm_track(vm, tgid, 1);
-		vs = bpf_map_lookup_elem(&vms, &vm);
+		vs = vm_track(vm, tgid, 1);
 		if (vs)
 			__sync_fetch_and_add(&vs->fds, 1);
-		vm_add_vcpu(vm, key);
+		vm_add_vcpu(vs, vm, key);
 	}
 	mark_kvm_proc(tgid);
 	xsw_read_perm(task, true, &after);
@@ -643,9 +675,10 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 			.vm = vm, .tgid = tgid, .vcpu_id = vcpu_id, .cpuid_gen = 1,
 		};
 
-		vm_track(vm, tgid, 2);
+		struct xsw_vm_state *vs = vm_track(vm, tgid, 2);
+
 		if (!bpf_map_update_elem(&vcpus, &key, &nst, BPF_NOEXIST))
-			vm_add_vcpu(vm, key);
+			vm_add_vcpu(vs, vm, key);
 		mark_kvm_proc(tgid);
 	}
 
@@ -683,7 +716,7 @@ int xsw_ioctl_exit(struct trace_event_raw_sys_exit *ctx)
 		return 0;
 	ret = ctx->ret;
 	dur = bpf_ktime_get_ns() - in.ts;
-	task = (struct task_struct *)bpf_get_current_task();
+	task = bpf_get_current_task_btf();
 	file = xsw_fd_file(task, in.fd);
 	kind = xsw_kvm_file_kind(file);
 
@@ -734,7 +767,7 @@ int xsw_prctl_enter(struct trace_event_raw_sys_enter *ctx)
 	in.cmd = option;
 	in.arg = ctx->args[1];
 	in.kind = XSW_INFLIGHT_PRCTL;
-	xsw_read_perm((struct task_struct *)bpf_get_current_task(), option_is_guest(option),
+	xsw_read_perm(bpf_get_current_task_btf(), option_is_guest(option),
 		      &in.perm_before);
 	bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY);
 	return 0;
@@ -769,7 +802,7 @@ int xsw_prctl_exit(struct trace_event_raw_sys_exit *ctx)
 	ev->perm.request = request;
 	ev->perm.arg = request ? in.arg : 0;	/* GET: arg2 is a user pointer */
 	ev->perm.before = in.perm_before;
-	xsw_read_perm((struct task_struct *)bpf_get_current_task(), ev->perm.guest,
+	xsw_read_perm(bpf_get_current_task_btf(), ev->perm.guest,
 		      &ev->perm.after);
 	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
@@ -790,7 +823,7 @@ int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 	/* close() is hot too: only processes known to hold KVM fds go on. */
 	if (!bpf_map_lookup_elem(&kvm_procs, &tgid))
 		return 0;
-	task = (struct task_struct *)bpf_get_current_task();
+	task = bpf_get_current_task_btf();
 	file = xsw_fd_file(task, (int)ctx->args[0]);
 	kind = xsw_kvm_file_kind(file);
 	if (kind == XSW_FILE_VM)
@@ -818,7 +851,7 @@ int xsw_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct teardown td = { .tgid = tgid };
 	struct xsw_event *ev;
 

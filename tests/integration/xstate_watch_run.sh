@@ -166,4 +166,15 @@ if [ -n "$foreign_model" ]; then
 else
 	t_skip "cpuid-model with a foreign vendor's CPU model" "the AMD layout is the smaller one: an Intel model on this AMD host is oversized, not a finding"
 fi
+# More vCPUs per VM than the syscall tier keeps inline in its VM entry (16):
+# the last close() of each VM must still report every vCPU, before the VM
+# and before process exit.
+"$W" run -q --json "$tmp/wide.jsonl" -- "$VL" multi --vms 2 --vcpus 20 >/dev/null 2>"$tmp/wide.err"
+t_eq "multi --vms 2 --vcpus 20: exit status 0" "$?" 0
+t_eq "multi --vms 2 --vcpus 20: per VM, 20 vcpu_destroy then vm_destroy, all before process_exit" \
+	"$(jq -r '[.event, .vm] | join(" ")' "$tmp/wide.jsonl" | awk '
+		$1 == "vcpu_destroy" { d[$2]++; if (vmgone[$2]) bad = bad " vcpu after its vm" }
+		$1 == "vm_destroy" { vmgone[$2] = 1; if (exited) bad = bad " vm after exit"; print d[$2] }
+		$1 == "process_exit" { exited = 1 }
+		END { if (bad) print bad }' | xargs)" "20 20"
 t_done
