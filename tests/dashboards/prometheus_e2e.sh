@@ -6,7 +6,8 @@
 # second target where nothing listens, for the collector-down alert.
 # Then (lib/e2e_checks.py): the scrape succeeded (Prometheus parsed the
 # exposition), every dashboard expression returns data, every alert
-# expression returns what it should, the held vCPUs' label sets go away
+# expression returns what it should, the held vCPUs have the sizes this
+# host's kernel gives them (size model, xstate-size), their label sets go away
 # with them, and the exported counters equal the collector's JSON lines.
 # Bad input: a port in use, an address this host does not have (bound to,
 # never sent to), malformed --listen, and scrapes during a burst.
@@ -15,6 +16,7 @@ set -uo pipefail
 
 xw=$XSW_BUILD/tools/xstate-watch/xstate-watch
 vl=$XSW_BUILD/tools/vcpu-lifecycle/vcpu-lifecycle
+xs=$XSW_BUILD/tools/xstate-size/xstate-size
 lib=$XSW_TOP/tests/dashboards/lib
 dash=$XSW_TOP/dashboards/grafana/xstate-watch.json
 rules=$XSW_TOP/dashboards/prometheus/alerts.yml
@@ -26,6 +28,7 @@ for cmd in prometheus promtool python3 curl; do
 done
 [ -x "$xw" ] || t_skip_all "collector not built: $xw (make all)"
 [ -x "$vl" ] || t_skip_all "vcpu-lifecycle not built: $vl (make all)"
+[ -x "$xs" ] || t_skip_all "xstate-size not built: $xs (make all)"
 help=$("$xw" --help 2>&1)
 grep -q -- '--listen' <<<"$help" || t_skip_all "$xw has no --listen option"
 [ -e /sys/kernel/btf/vmlinux ] || t_skip_all "no BTF at /sys/kernel/btf/vmlinux"
@@ -140,12 +143,12 @@ coproc HOLD { exec python3 "$lib/kvm_hold.py" 2; }
 holder_pid=$HOLD_PID
 pids+=("$holder_pid")
 holder_in=${HOLD[1]}
-read -r -t 10 ready hpid hnr <&"${HOLD[0]}"
+read -r -t 10 ready hpid hnr hperm hxcr0 <&"${HOLD[0]}"
 if [ "${ready:-}" != ready ]; then
 	t_fail "kvm_hold.py holds a VM with 2 vCPUs" "no ready line"
 	t_done; exit
 fi
-t_ok "kvm_hold.py (pid $hpid) holds a VM with $hnr vCPUs"
+t_ok "kvm_hold.py (pid $hpid) holds a VM with $hnr vCPUs (guest permission $hperm, CPUID xcr0 $hxcr0)"
 
 for s in basic perm-late perm-after-lock cpuid-twice xsave-then-cpuid; do
 	"$vl" "$s" >"$tmp/vl-$s.out" 2>&1
@@ -225,7 +228,8 @@ run_checks() {
 	done < <(python3 "$lib/e2e_checks.py" "$@" 2>&1)
 }
 run_checks alive --prom "$prom" --t0 "$t0" --live "$live" --dead "$dead" --dash "$dash" \
-	--json "$tmp/events.jsonl" --holder "$hpid:$hnr" --rules "$nr_rules"
+	--json "$tmp/events.jsonl" --holder "$hpid:$hnr" --rules "$nr_rules" \
+	--holder-masks "$hperm:$hxcr0" --xstate-size "$xs"
 
 # The held VM goes away: its label sets must follow.
 exec {holder_in}>&-

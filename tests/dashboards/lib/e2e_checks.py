@@ -5,9 +5,11 @@ line per check: "ok DESC", "fail DESC: WHY" or "skip DESC: WHY".
 
   e2e_checks.py alive --prom URL --t0 EPOCH --live HOST:PORT --dead HOST:PORT
                       --dash DASHBOARD.json --json EVENTS.jsonl --holder PID:NR
+                      --holder-masks GUEST_PERM:CPUID_XCR0 --xstate-size PATH
       while kvm_hold.py holds its vCPUs: targets, up, scrape samples, rules
       loaded, every dashboard query (two variable settings) returns data,
-      every alert expression returns what it should.
+      every alert expression returns what it should, the held vCPUs' sizes
+      are what this host's kernel gives them.
   e2e_checks.py final --prom URL --t0 EPOCH --live HOST:PORT --json EVENTS.jsonl
                       --metrics URL --holder PID:NR
       after the holder exited: its label sets are gone; the exported
@@ -196,14 +198,76 @@ def phase_alive(a, prom):
         check(f"alert {r['name']}: `{r['query']}` returns {len(want)} series as expected",
               got == want, f"got {sorted(got)}, want {sorted(want)}")
     if holder:
-        near = {k for k, v in headroom.items() if 0 <= v < 64}
-        check("kvm_hold.py's vCPUs (supported CPUID: an exact fit) are near zero",
-              holder <= near, f"headroom {[headroom[k] for k in holder]}")
+        check_holder_sizes(a, prom, holder_pid, events)
     alerts = vector(prom.query('ALERTS{alertname="XstateWatchCollectorDown"}'))
     check(f"ALERTS: XstateWatchCollectorDown pending or firing for {dead}",
           any(("instance", dead) in k and (("alertstate", "pending") in k or
                                            ("alertstate", "firing") in k) for k in alerts),
           str(alerts))
+
+
+def xstate_sizes(tool, masks):
+    """(host xcr0, {mask: size}) from the project's size model for this CPU,
+    sizes in the format the kernel's buffers use."""
+    def run(*args):
+        return subprocess.run([tool, *args], check=True, capture_output=True,
+                              text=True).stdout.splitlines()
+    fmt = xcr0 = None
+    for line in run():
+        if line.startswith("kernel buffer format:"):
+            fmt = line.split()[3]
+        elif line.startswith("xcr0 "):
+            xcr0 = int(line.split()[1], 16)
+    sizes = {}
+    for line in run(*(hex(m) for m in masks)):
+        f = line.split()
+        if f and f[0] == "mask":
+            sizes[int(f[1], 16)] = int(f[f.index(fmt) + 1])
+    return xcr0, sizes
+
+
+def check_holder_sizes(a, prom, holder_pid, events):
+    """The held vCPUs against the kernel's sizing rules, from this host's facts.
+    fpu_alloc_guest_fpstate() sizes a new vCPU's buffer for the kernel's
+    default features, which are also the process's guest permission (user
+    part, ARCH_GET_XCOMP_GUEST_PERM) plus the supervisor part; a
+    KVM_SET_CPUID2 reallocates only for dynamic features, and the supported
+    CPUID offers none without a permission request. So fpstate->size is
+    size(perm | supervisor) and I2's required size(CPUID xcr0 | supervisor):
+    0 headroom when KVM offers every default feature, the size of those it
+    withholds otherwise (xtilecfg's 64 bytes on an AMX host whose KVM offers
+    no AMX)."""
+    desc = "kvm_hold.py's vCPUs sized as this host's kernel sizes them"
+    perm, xcr0 = a.holder_masks.split(":")
+    if perm == "-":
+        say("skip", desc, "no ARCH_GET_XCOMP_GUEST_PERM in this kernel")
+        return
+    perm, xcr0 = int(perm, 16), int(xcr0, 16)
+    created = [e for e in events if e.get("event") == "vcpu_create" and
+               str(e.get("pid")) == holder_pid and "fpstate" in e]
+    if not created:
+        check(desc, False, "no vcpu_create event with an fpstate for kvm-hold in the JSON lines")
+        return
+    xfeatures = {int(e["fpstate"]["xfeatures"], 16) for e in created}
+    # Userspace cannot see which supervisor features the kernel enabled:
+    # take them from fpstate->xfeatures, whose user part must be the permission.
+    host_xcr0, _ = xstate_sizes(a.xstate_size, [])
+    if len(xfeatures) != 1 or {x & host_xcr0 for x in xfeatures} != {perm}:
+        check(desc, False, f"fpstate->xfeatures {sorted(map(hex, xfeatures))}: want guest "
+              f"permission 0x{perm:x} and one supervisor part")
+        return
+    sup = xfeatures.pop() & ~host_xcr0
+    _, size = xstate_sizes(a.xstate_size, [perm | sup, xcr0 | sup])
+    want = (size[perm | sup], size[xcr0 | sup], size[perm | sup] - size[xcr0 | sup])
+    sel = f'{{comm="kvm-hold",pid="{holder_pid}"}}'
+    got = [vector(prom.query(f"xstate_watch_vcpu_{m}{sel}"))
+           for m in ("fpstate_size_bytes", "required_size_bytes", "headroom_bytes")]
+    bad = [f"{dict(k)['vcpu']}: {tuple(int(g.get(k, -1)) for g in got)}"
+           for k in sorted(got[0]) if tuple(g.get(k) for g in got) != want]
+    check(f"{desc} (fpstate {want[0]} = size(guest perm 0x{perm:x} | supervisor 0x{sup:x}), "
+          f"required {want[1]} = size(CPUID xcr0 0x{xcr0:x} | supervisor), headroom {want[2]})",
+          bool(got[0]) and not bad, f"want (fpstate, required, headroom) {want}, exported per vCPU "
+          f"{bad or got}")
 
 
 def parse_exposition(text):
@@ -322,12 +386,15 @@ def main():
     ap.add_argument("--json", required=True)
     ap.add_argument("--metrics")
     ap.add_argument("--holder", required=True)
+    ap.add_argument("--holder-masks", default="-:0x0")
+    ap.add_argument("--xstate-size")
     ap.add_argument("--rules", type=int, default=0)
     a = ap.parse_args()
     prom = Prom(a.prom)
     try:
         (phase_alive if a.phase == "alive" else phase_final)(a, prom)
-    except (RuntimeError, OSError, ValueError, KeyError) as e:
+    except (RuntimeError, OSError, ValueError, KeyError,
+            subprocess.CalledProcessError) as e:
         say("fail", f"{a.phase} checks ran to the end", f"{type(e).__name__}: {e}")
 
 
