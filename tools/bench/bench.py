@@ -15,7 +15,15 @@ Method (also printed in the report):
     min..max;
   * tracers are attached system-wide (no pid filter) before the benchmark
     starts and stopped with SIGINT after it ends; perf instead wraps the
-    benchmark (perf record -e ... -- CMD), so it traces only that process.
+    benchmark (perf record -e ... -- CMD), so it traces only that process;
+  * with --pin (the default on 2+ CPUs) every workload runs on the last
+    CPU and every tracer on CPU 0, in every mode: the latency then carries
+    what tracing adds in the workload's own syscalls, not where the
+    scheduler happened to put the tracer's consumer thread;
+  * the in-kernel cost of xstate-watch's programs is read from the kernel's
+    own counters (kernel.bpf_stats_enabled, run_time_ns / run_cnt in
+    /proc/PID/fdinfo of the collector's program fds) in separate runs, so
+    that the counters' own cost stays out of the overhead figures.
 A figure whose tool is missing is reported as skipped, with the reason.
 """
 
@@ -42,6 +50,15 @@ TARGETS = {
 	"rss_mib": 16.0,
 	"no_loss_rate": 50000,
 }
+
+# Workload and tracer CPUs under --pin (set in main()).
+PIN = {"work": None, "tracer": None}
+
+
+def pinned(argv, role):
+	cpu = PIN[role]
+	return argv if cpu is None else ["taskset", "-c", str(cpu)] + list(argv)
+
 
 PERF_EVENTS = ("syscalls:sys_enter_ioctl,syscalls:sys_exit_ioctl,"
 	       "syscalls:sys_enter_arch_prctl,syscalls:sys_exit_arch_prctl,"
@@ -105,11 +122,15 @@ def stats(xs):
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def proc_status_kib(pid, key):
+	with open("/proc/%d/status" % pid) as f:
+		return next((int(l.split()[1]) for l in f if l.startswith(key + ":")), None)
+
+
 def proc_footprint(pid):
 	"""(VmHWM KiB, utime+stime seconds) of a live process, or (None, None)."""
 	try:
-		with open("/proc/%d/status" % pid) as f:
-			hwm = next((int(l.split()[1]) for l in f if l.startswith("VmHWM:")), None)
+		hwm = proc_status_kib(pid, "VmHWM")
 		with open("/proc/%d/stat" % pid) as f:
 			fields = f.read().rsplit(")", 1)[1].split()
 		# fields[0] is state (field 3); utime, stime are fields 14, 15.
@@ -117,6 +138,21 @@ def proc_footprint(pid):
 		return hwm, cpu
 	except (OSError, StopIteration, IndexError, ValueError):
 		return None, None
+
+
+def bpf_prog_stats(pid):
+	"""{prog id: (run_cnt, run_time_ns)} of the BPF program fds @pid holds."""
+	out = {}
+	fddir = "/proc/%d/fdinfo" % pid
+	for fd in os.listdir(fddir):
+		try:
+			with open(os.path.join(fddir, fd)) as f:
+				kv = dict(l.split(":", 1) for l in f.read().splitlines() if ":" in l)
+		except OSError:
+			continue
+		if "prog_id" in kv and "run_cnt" in kv:
+			out[int(kv["prog_id"])] = (int(kv["run_cnt"]), int(kv["run_time_ns"]))
+	return out
 
 
 # --- tracers -----------------------------------------------------------------
@@ -138,7 +174,7 @@ class Tracer:
 		self.err = os.path.join(self.workdir, self.name + ".err")
 		fo, fe = open(self.out, "w"), open(self.err, "w")
 		t0 = time.monotonic()
-		self.proc = subprocess.Popen(self.argv, stdout=fo, stderr=fe,
+		self.proc = subprocess.Popen(pinned(self.argv, "tracer"), stdout=fo, stderr=fe,
 					     stdin=subprocess.DEVNULL)
 		fo.close()
 		fe.close()
@@ -170,15 +206,19 @@ class Tracer:
 		return " | ".join(text.strip().splitlines()[-4:]) or "(no output)"
 
 	def stop(self):
-		"""SIGINT, wait; returns footprint {rss_kib, cpu_s, cpu_during_s, rc}."""
+		"""SIGINT, wait; returns footprint {rss_kib, vmrss_kib, cpu_s, cpu_during_s, rc}."""
 		hwm, cpu = proc_footprint(self.proc.pid)
+		try:
+			vmrss = proc_status_kib(self.proc.pid, "VmRSS")
+		except OSError:
+			vmrss = None
 		self.proc.send_signal(signal.SIGINT)
 		try:
 			rc = self.proc.wait(timeout=60)
 		except subprocess.TimeoutExpired:
 			self.kill()
 			rc = None
-		return {"rss_kib": hwm, "cpu_s": cpu,
+		return {"rss_kib": hwm, "vmrss_kib": vmrss, "cpu_s": cpu,
 			"cpu_after_attach_s": (cpu - self.cpu_at_attach)
 			if cpu is not None and self.cpu_at_attach is not None else None,
 			"rc": rc}
@@ -195,6 +235,7 @@ class Tracer:
 ATTACH_RE = {
 	"xsw": r"(?i)attached",
 	"bpftrace": r"xsw\.bt: tracing",
+	"floor": r"floor\.bt: tracing",
 }
 
 
@@ -203,6 +244,8 @@ def tracer_argv(kind, tools, extra=()):
 		return [tools["xsw"], "--json", "--probes=syscall"] + list(extra)
 	if kind == "bpftrace":
 		return [tools["bpftrace"], os.path.join(TOP, "tools/bench/xsw.bt")]
+	if kind == "floor":
+		return [tools["bpftrace"], os.path.join(TOP, "tools/bench/floor.bt")]
 	raise ValueError(kind)
 
 
@@ -228,7 +271,7 @@ def extract_steps(obj, path=""):
 
 def run_workload(argv, timeout=900):
 	t0 = time.monotonic()
-	p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+	p = subprocess.run(pinned(argv, "work"), capture_output=True, text=True, timeout=timeout)
 	wall = time.monotonic() - t0
 	if p.returncode != 0:
 		raise Skip("%s exited %d: %s" % (sh(argv), p.returncode,
@@ -241,8 +284,8 @@ def measure(kind, tools, work_argv, parse, workdir, xsw_extra=()):
 	rec = {"mode": kind}
 	if kind == "perf":
 		pdata = os.path.join(workdir, "perf.data")
-		argv = [tools["perf"], "record", "-q", "-e", PERF_EVENTS, "-o", pdata,
-			"--"] + work_argv
+		argv = pinned([tools["perf"], "record", "-q", "-e", PERF_EVENTS, "-o", pdata,
+			       "--"] + pinned(work_argv, "work"), "tracer")
 		t0 = time.monotonic()
 		p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
 				     text=True)
@@ -306,6 +349,10 @@ def interleaved(rounds, modes):
 def section_creation(a, tools, workdir, raw):
 	modes = ["none"] + [m for m in ("xsw", "bpftrace", "perf") if tools.get(m)]
 	skipped = {m: tools["why_" + m] for m in ("xsw", "bpftrace", "perf") if not tools.get(m)}
+	if tools.get("bpftrace"):
+		modes.insert(1, "floor")
+	else:
+		skipped["floor"] = tools["why_bpftrace"]
 	if not tools.get("vl"):
 		raise Skip(tools["why_vl"])
 	work = [tools["vl"], "bench", "--vms", a.vms, "--vcpus", a.vcpus,
@@ -374,6 +421,73 @@ def section_exit_loop(a, tools, workdir, raw):
 			runs.append(rec)
 	raw["exit_loop"] = {"command": sh(work), "runs": runs, "skipped": skipped}
 	return {"command": sh(work), "runs": runs, "modes": modes, "skipped": skipped}
+
+
+BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
+
+
+def prog_names():
+	"""{prog id: name} of the loaded BPF programs (bpftool)."""
+	try:
+		progs = json.loads(subprocess.run(["bpftool", "prog", "show", "--json"],
+						  capture_output=True, text=True, timeout=30).stdout)
+		return {p["id"]: p.get("name", "?") for p in progs}
+	except (OSError, ValueError, subprocess.SubprocessError):
+		return {}
+
+
+def section_bpf_cost(a, tools, workdir, raw):
+	"""In-kernel time of xstate-watch's programs, from the kernel's counters."""
+	if not tools.get("xsw"):
+		raise Skip(tools["why_xsw"])
+	if not tools.get("vl") or not tools.get("burst"):
+		raise Skip(tools.get("why_vl") or tools.get("why_burst"))
+	try:
+		with open(BPF_STATS) as f:
+			old = f.read().strip()
+	except OSError as e:
+		raise Skip("%s: %s (kernel without BPF run-time statistics)" % (BPF_STATS, e))
+	n_vcpus = a.vms * a.vcpus * a.iterations
+	works = [
+		("lifecycle", [tools["vl"], "bench", "--vms", a.vms, "--vcpus", a.vcpus,
+			       "--iterations", a.iterations, "--json"]),
+		("create-vcpu", [tools["burst"], "--op", "create-vcpu", "--rate", 0, "--duration", 2]),
+	]
+	out = {"runs": [], "n_vcpus": n_vcpus}
+	try:
+		with open(BPF_STATS, "w") as f:
+			f.write("1")
+		for rnd in range(3):
+			for name, work in works:
+				work = [str(x) for x in work]
+				log("bpf cost round %d/3: %s" % (rnd + 1, name))
+				if name == "create-vcpu":	# the untraced call, for the ratio
+					base = json.loads(run_workload(work)[0])["lat_p50_ns"]
+				tracer = Tracer("xsw", tracer_argv("xsw", tools), ATTACH_RE["xsw"], workdir)
+				tracer.start()
+				try:
+					names = prog_names()
+					before = bpf_prog_stats(tracer.proc.pid)
+					res, _ = run_workload(work)
+					after = bpf_prog_stats(tracer.proc.pid)
+				finally:
+					tracer.stop()
+				progs = {}
+				for pid_, (cnt, ns) in after.items():
+					c0, t0 = before.get(pid_, (0, 0))
+					if cnt - c0 > 0:
+						progs[names.get(pid_, "prog %d" % pid_)] = (cnt - c0, ns - t0)
+				rec = {"work": name, "round": rnd, "command": sh(work), "progs": progs}
+				if name == "create-vcpu":
+					doc = json.loads(res)
+					rec.update(issued=doc["issued"], base_p50_ns=base,
+						   traced_p50_ns=doc["lat_p50_ns"])
+				out["runs"].append(rec)
+	finally:
+		with open(BPF_STATS, "w") as f:
+			f.write(old)
+	raw["bpf_cost"] = out
+	return out
 
 
 def count_burst_events(kind, tracer, pid):
@@ -486,6 +600,7 @@ MODE_NAMES = {
 	"xsw": "xstate-watch (syscall tier)",
 	"xsw-noguard": "xstate-watch --no-kvm-entry-guard",
 	"bpftrace": "bpftrace xsw.bt",
+	"floor": "empty programs, same attach points (floor.bt)",
 	"perf": "perf record -e (tracepoints)",
 }
 
@@ -521,6 +636,11 @@ def report(a, info, tools, sections, targets_out):
 	  sh(["xstate-watch", "--json", "--probes=syscall"]))
 	w("written to a file; bpftrace runs `bpftrace tools/bench/xsw.bt` with its")
 	w("output to a file; perf wraps the workload: `perf record -q -e %s -o FILE -- CMD`." % PERF_EVENTS)
+	if PIN["work"] is not None:
+		w("Pinned (--pin): every workload runs on CPU %d and every tracer on CPU %d," % (PIN["work"], PIN["tracer"]))
+		w("in every mode including the untraced one.")
+	else:
+		w("Not pinned (--pin no, or one CPU): the scheduler places workload and tracer.")
 	w("The machine has %s CPUs and is noisy: read the spreads, not only the medians." % info["nproc"])
 	w("")
 
@@ -602,24 +722,27 @@ def report(a, info, tools, sections, targets_out):
 			w("- %s skipped: %s" % (MODE_NAMES.get(m, m), why))
 		w("")
 
+	bpf_cost_report(sections.get("bpf_cost"), w)
+
 	w("## Start-up and footprint")
 	w("")
 	w("Start-up: from exec to the tracer's \"attached\" line (xstate-watch) or to")
 	w("the output of xsw.bt's BEGIN probe (bpftrace prints \"Attaching N probes...\"")
 	w("before attaching them and runs BEGIN once they are), polled every 1 ms,")
 	w("over every start in the sections above; the workloads start only then.")
-	w("RSS: VmHWM from /proc/PID/status just before")
-	w("SIGINT; CPU: utime+stime from /proc/PID/stat, from the attach line to the")
-	w("end of the workload (consumer work during the run).")
+	w("Memory: from /proc/PID/status just before SIGINT, VmHWM (the peak, which")
+	w("for xstate-watch is libbpf parsing the kernel's BTF while it loads the")
+	w("programs) and VmRSS (resident then); CPU: utime+stime from /proc/PID/stat,")
+	w("from the attach line to the end of the workload (consumer work during the run).")
 	w("")
 	foot = sections.get("footprint", {})
 	if not foot:
 		w("Skipped: no tracer ran.")
 	else:
-		w("| tracer | start-up ms (median, min..max, n) | VmHWM MiB (max over runs) | CPU during creation bench, s (median) |")
-		w("| --- | --- | --- | --- |")
+		w("| tracer | start-up ms (median, min..max, n) | VmHWM MiB (max over runs) | VmRSS MiB (max over runs) | CPU during creation bench, s (median) |")
+		w("| --- | --- | --- | --- | --- |")
 		for m, f in foot.items():
-			w("| %s | %s | %s | %s |" % (MODE_NAMES[m], f["attach"], f["rss"], f["cpu"]))
+			w("| %s | %s | %s | %s | %s |" % (MODE_NAMES[m], f["attach"], f["rss"], f["vmrss"], f["cpu"]))
 	w("")
 
 	b = sections.get("burst")
@@ -669,6 +792,54 @@ def report(a, info, tools, sections, targets_out):
 	w("")
 	profile_summary(a, w)
 	return "\n".join(L) + "\n"
+
+
+def bpf_cost_report(c, w):
+	w("## In-kernel cost of xstate-watch's programs (`bpf_stats`)")
+	w("")
+	if isinstance(c, Skip) or c is None:
+		w("Skipped: %s" % (c or "not run"))
+		w("")
+		return
+	w("With `kernel.bpf_stats_enabled=1` (its own cost, two clock reads per")
+	w("program run, is in these figures and in no other section), the")
+	w("collector attached, pinned as above: each program's run count and run")
+	w("time (`run_cnt`, `run_time_ns` in /proc/PID/fdinfo of its program fds)")
+	w("over one workload run, 3 rounds. This is the part of the overhead that")
+	w("the collector's own code decides; the rest is the attach points (see")
+	w("the floor.bt row above) and the consumer's share of the machine.")
+	w("")
+	for work in ("lifecycle", "create-vcpu"):
+		runs = [r for r in c["runs"] if r["work"] == work]
+		if not runs:
+			continue
+		w("`%s`:" % runs[0]["command"].replace(TOP + "/", ""))
+		w("")
+		w("| program | calls (median) | ns per call (median, min..max) |")
+		w("| --- | --- | --- |")
+		names = sorted({n for r in runs for n in r["progs"]})
+		for n in names:
+			per = [r["progs"][n][1] / r["progs"][n][0] for r in runs if n in r["progs"]]
+			cnt = [r["progs"][n][0] for r in runs if n in r["progs"]]
+			st = stats(per)
+			w("| %s | %d | %.0f (%.0f .. %.0f) |" % (n, statistics.median(cnt), st["median"],
+								   st["min"], st["max"]))
+		w("")
+		if work == "lifecycle":
+			per_vcpu = stats([sum(ns for _, ns in r["progs"].values()) / c["n_vcpus"] for r in runs])
+			w("All programs together: %s of BPF time per vCPU lifecycle (min %s, max %s; %d vCPUs per run, VM work included)." % (
+				fmt_ns(per_vcpu["median"]), fmt_ns(per_vcpu["min"]), fmt_ns(per_vcpu["max"]), c["n_vcpus"]))
+		else:
+			def ioctl_ns(r):
+				return sum(r["progs"].get(n, (0, 0))[1] for n in ("xsw_ioctl_enter", "xsw_ioctl_exit")) / r["issued"]
+			per = stats([ioctl_ns(r) for r in runs])
+			share = stats([ioctl_ns(r) / r["base_p50_ns"] for r in runs])
+			w("Per KVM_CREATE_VCPU, sys_enter_ioctl + sys_exit_ioctl (the KVM_CREATE_VM of every 64th call included): %s (min %s, max %s),"
+			  " that is %+.1f %% of the untraced call's p50 measured just before (%s); the traced p50 of the same runs: %s." % (
+				fmt_ns(per["median"]), fmt_ns(per["min"]), fmt_ns(per["max"]),
+				share["median"] * 100, fmt_ns(statistics.median(r["base_p50_ns"] for r in runs)),
+				fmt_pct_spread([r["traced_p50_ns"] / r["base_p50_ns"] for r in runs])))
+		w("")
 
 
 def profile_summary(a, w):
@@ -733,6 +904,7 @@ def footprint(sections):
 	for m, rs in recs.items():
 		att = stats([r["attach_ms"] for _, r in rs])
 		rss = [r["rss_kib"] for _, r in rs if r.get("rss_kib")]
+		vmrss = [r["vmrss_kib"] for _, r in rs if r.get("vmrss_kib")]
 		cpu = [r["cpu_after_attach_s"] for n, r in rs
 		       if n == "creation" and r.get("cpu_after_attach_s") is not None]
 		out[m] = {
@@ -740,6 +912,7 @@ def footprint(sections):
 			"rss_max_kib": max(rss) if rss else None,
 			"attach": "%.0f (%.0f .. %.0f, n=%d)" % (att["median"], att["min"], att["max"], att["n"]),
 			"rss": "%.1f" % (max(rss) / 1024) if rss else "n/a",
+			"vmrss": "%.1f" % (max(vmrss) / 1024) if vmrss else "n/a",
 			"cpu": "%.2f" % statistics.median(cpu) if cpu else "n/a",
 		}
 	return out
@@ -858,11 +1031,18 @@ def main():
 			help="burst rates, comma-separated; 0 = as fast as possible")
 	ap.add_argument("--burst-seconds", type=int, default=2)
 	ap.add_argument("--burst-rounds", type=int, default=3)
-	ap.add_argument("--only", default="creation,exit_loop,burst")
+	ap.add_argument("--only", default="creation,exit_loop,bpf_cost,burst")
+	ap.add_argument("--pin", choices=("auto", "yes", "no"), default="auto",
+			help="workloads on the last CPU, tracers on CPU 0 (auto: with 2+ CPUs)")
 	a = ap.parse_args()
 	a.argv = sys.argv[1:]
 	a.rates = [int(x) for x in a.rates.split(",") if x != ""]
 	a.out = a.out or os.path.join(a.build, "bench")
+	ncpu = os.cpu_count() or 1
+	if a.pin == "yes" or (a.pin == "auto" and ncpu >= 2):
+		if ncpu < 2 or not shutil.which("taskset"):
+			sys.exit("bench: --pin needs 2+ CPUs and taskset (util-linux)")
+		PIN.update(work=ncpu - 1, tracer=0)
 	if os.geteuid() != 0:
 		sys.exit("bench: needs root (KVM, BPF, perf tracepoints)")
 	os.makedirs(a.out, exist_ok=True)
@@ -879,7 +1059,7 @@ def main():
 	sections = {}
 	only = a.only.split(",")
 	for name, fn in (("creation", section_creation), ("exit_loop", section_exit_loop),
-			 ("burst", section_burst)):
+			 ("bpf_cost", section_bpf_cost), ("burst", section_burst)):
 		if name not in only:
 			sections[name] = Skip("not selected (--only %s)" % a.only)
 			continue
