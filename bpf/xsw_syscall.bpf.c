@@ -96,12 +96,44 @@ struct xsw_inflight {
 	struct xsw_perm perm_before;
 };
 
+/*
+ * Where a syscall's state waits for its exit: the thread's own task storage,
+ * a pointer in the task. A hash keyed by thread id (the usual way, and this
+ * tier's first) cost an update at enter and a lookup and a delete at exit,
+ * each taking a bucket lock: about 160 ns per KVM ioctl on the CI host.
+ * Tracepoint programs may use task storage since a10787e6d58c ("bpf: Enable
+ * task local storage for tracing programs", v5.12); this file already needs
+ * bpf_loop() (v5.17).
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct xsw_inflight);
 } inflight SEC(".maps");
+
+static __always_inline void inflight_put(const struct xsw_inflight *in)
+{
+	struct xsw_inflight *slot;
+
+	slot = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+				    BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (slot)
+		*slot = *in;
+}
+
+/* The calling thread's pending syscall (consumed), or false. */
+static __always_inline bool inflight_take(struct xsw_inflight *out)
+{
+	struct xsw_inflight *slot;
+
+	slot = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!slot || !slot->kind)
+		return false;
+	*out = *slot;
+	slot->kind = 0;
+	return true;
+}
 
 /* follow_children: tgids descending from targ_tgid. */
 struct {
@@ -518,7 +550,6 @@ int xsw_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 cmd = (__u32)ctx->args[1];
 	struct xsw_inflight in = {};
 	__u64 id;
-	__u32 tid;
 
 	/* Every ioctl of the system comes here: reject non-KVM ones first. */
 	if (((cmd >> 8) & 0xff) != XSW_KVMIO)
@@ -531,7 +562,6 @@ int xsw_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
 	id = bpf_get_current_pid_tgid();
 	if (!tgid_wanted(id >> 32))
 		return 0;
-	tid = (__u32)id;
 	in.ts = bpf_ktime_get_ns();
 	in.fd = (int)ctx->args[0];
 	in.cmd = cmd;
@@ -540,7 +570,7 @@ int xsw_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
 	if (cmd == XSW_KVM_CREATE_VCPU)	/* to tell whether this call locks it */
 		xsw_read_perm(bpf_get_current_task_btf(), true,
 			      &in.perm_before);
-	bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY);
+	inflight_put(&in);
 	return 0;
 }
 
@@ -592,21 +622,34 @@ static __always_inline int on_supported_cpuid(struct task_struct *task,
 	return 0;
 }
 
+/*
+ * A new fd that is a vCPU's proves the call was KVM_CREATE_VCPU on a VM fd,
+ * and the VM is vcpu->kvm: the VM fd is walked only when the call failed.
+ */
 static __always_inline int on_create_vcpu(struct task_struct *task, const struct xsw_inflight *in,
-					  struct file *vm_file, long ret, __u64 dur)
+					  long ret, __u64 dur)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	__u64 vm = (__u64)file_private(vm_file);
 	struct kvm_vcpu *vcpu = NULL;
 	struct xsw_event *ev;
 	__s32 vcpu_id = (__s32)in->arg;
 	struct xsw_perm after = {};
+	__u64 vm;
 
 	if (ret >= 0) {
 		struct file *f = xsw_fd_file(task, ret);
 
 		if (xsw_kvm_file_kind(f) == XSW_FILE_VCPU)
 			vcpu = file_private(f);
+	}
+	if (vcpu) {
+		vm = (__u64)BPF_CORE_READ(vcpu, kvm);
+	} else {
+		struct file *vm_file = xsw_fd_file(task, in->fd);
+
+		if (xsw_kvm_file_kind(vm_file) != XSW_FILE_VM)
+			return 0;
+		vm = (__u64)file_private(vm_file);
 	}
 	if (vcpu) {
 		struct xsw_vcpu_state st = {
@@ -699,24 +742,22 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 SEC("tracepoint/syscalls/sys_exit_ioctl")
 int xsw_ioctl_exit(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct task_struct *task;
-	struct xsw_inflight *inp, in;
+	struct xsw_inflight in;
 	enum xsw_kvm_file kind;
 	struct file *file;
 	__u64 dur;
 	long ret;
 
-	inp = bpf_map_lookup_elem(&inflight, &tid);
-	if (!inp)
+	if (!inflight_take(&in))
 		return 0;
-	in = *inp;
-	bpf_map_delete_elem(&inflight, &tid);
 	if (in.kind != XSW_INFLIGHT_IOCTL)
 		return 0;
 	ret = ctx->ret;
 	dur = bpf_ktime_get_ns() - in.ts;
 	task = bpf_get_current_task_btf();
+	if (in.cmd == XSW_KVM_CREATE_VCPU)	/* the hot one: its own fd walks */
+		return on_create_vcpu(task, &in, ret, dur);
 	file = xsw_fd_file(task, in.fd);
 	kind = xsw_kvm_file_kind(file);
 
@@ -728,10 +769,6 @@ int xsw_ioctl_exit(struct trace_event_raw_sys_exit *ctx)
 	case XSW_KVM_GET_SUPPORTED_CPUID:
 		if (kind == XSW_FILE_SYSTEM || kind == XSW_FILE_VM)
 			return on_supported_cpuid(task, &in, kind, file, ret, dur);
-		break;
-	case XSW_KVM_CREATE_VCPU:
-		if (kind == XSW_FILE_VM)
-			return on_create_vcpu(task, &in, file, ret, dur);
 		break;
 	case XSW_KVM_SET_CPUID2:
 		if (kind == XSW_FILE_VCPU)
@@ -755,21 +792,19 @@ int xsw_prctl_enter(struct trace_event_raw_sys_enter *ctx)
 	__u32 option = (__u32)ctx->args[0];
 	struct xsw_inflight in = {};
 	__u64 id;
-	__u32 tid;
 
 	if (option < XSW_ARCH_GET_XCOMP_PERM || option > XSW_ARCH_REQ_XCOMP_GUEST_PERM)
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	if (!tgid_wanted(id >> 32))
 		return 0;
-	tid = (__u32)id;
 	in.ts = bpf_ktime_get_ns();
 	in.cmd = option;
 	in.arg = ctx->args[1];
 	in.kind = XSW_INFLIGHT_PRCTL;
 	xsw_read_perm(bpf_get_current_task_btf(), option_is_guest(option),
 		      &in.perm_before);
-	bpf_map_update_elem(&inflight, &tid, &in, BPF_ANY);
+	inflight_put(&in);
 	return 0;
 }
 
@@ -777,17 +812,13 @@ SEC("tracepoint/syscalls/sys_exit_arch_prctl")
 int xsw_prctl_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct xsw_inflight *inp, in;
+	struct xsw_inflight in;
 	struct xsw_event *ev;
 	bool request;
 	long ret;
 
-	inp = bpf_map_lookup_elem(&inflight, &tid);
-	if (!inp)
+	if (!inflight_take(&in))
 		return 0;
-	in = *inp;
-	bpf_map_delete_elem(&inflight, &tid);
 	if (in.kind != XSW_INFLIGHT_PRCTL)
 		return 0;
 	ret = ctx->ret;
