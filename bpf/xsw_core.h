@@ -77,7 +77,8 @@ static __always_inline struct fpu *xsw_task_fpu(struct task_struct *task)
  * A probe read costs about 40 ns on the CI host (a PVM guest); one per
  * field made the reads most of the syscall tier's cost per KVM ioctl.
  * The offsets are load-time constants, so the verifier sees fixed stack
- * offsets; a field that falls outside the span reads as 0.
+ * offsets; a field that falls outside the span on the running kernel gets
+ * a probe read of its own (a bitfield reads as 0).
  */
 #define XSW_SPAN_MAX 48
 
@@ -89,6 +90,8 @@ static __always_inline struct fpu *xsw_task_fpu(struct task_struct *task)
 										\
 	if (__off + sizeof(s->field) <= XSW_SPAN_MAX)				\
 		__builtin_memcpy(&__v, (buf) + __off, sizeof(s->field));	\
+	else	/* another kernel's layout: a read of its own */		\
+		bpf_core_read(&__v, sizeof(s->field), &s->field);		\
 	(typeof(s->field))__v;							\
 })
 

@@ -144,11 +144,14 @@ struct {
 } followed SEC(".maps");
 
 /* Processes with KVM state (a VM, a vCPU, an FPU permission call). */
+#define XSW_PROC_KVM	1u
+#define XSW_PROC_RUN_FDS	2u	/* has entries in run_fds */
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, __u8);
+	__type(value, __u32);	/* XSW_PROC_* */
 } kvm_procs SEC(".maps");
 
 /*
@@ -238,12 +241,15 @@ static __always_inline bool tgid_wanted(__u32 tgid)
  * element from the freelist, the old one freed), and most calls here find
  * the key present: look it up first.
  */
-static __always_inline void mark_kvm_proc(__u32 tgid)
+static __always_inline __u32 *mark_kvm_proc(__u32 tgid)
 {
-	__u8 one = 1;
+	__u32 *flags = bpf_map_lookup_elem(&kvm_procs, &tgid);
+	__u32 kvm = XSW_PROC_KVM;
 
-	if (!bpf_map_lookup_elem(&kvm_procs, &tgid))
-		bpf_map_update_elem(&kvm_procs, &tgid, &one, BPF_NOEXIST);
+	if (flags)
+		return flags;
+	bpf_map_update_elem(&kvm_procs, &tgid, &kvm, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&kvm_procs, &tgid);
 }
 
 /*
@@ -434,8 +440,15 @@ static __always_inline void vm_add_vcpu(struct xsw_vm_state *vs, __u64 vm, __u64
  * changed. With kvm_entry_guard off, an event every time (to measure what
  * the guard saves).
  */
+/*
+ * @size is fps->size, or -1 where the caller has not read it: an fpstate's
+ * size is set when it is allocated (__fpstate_reset(), fpstate_realloc()
+ * on the new buffer) and never changes after, so while the pointer is the
+ * one the guard holds, its size is too, and the read can wait until an
+ * event is due.
+ */
 static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 supported,
-				       struct fpstate *fps, __u32 size)
+				       struct fpstate *fps, __s64 size)
 {
 	__u64 key = (__u64)vcpu;
 	struct xsw_vcpu_state *st = bpf_map_lookup_elem(&vcpus, &key);
@@ -445,7 +458,7 @@ static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 
 	if (st) {
 		if (kvm_entry_guard && st->entered && st->xcr0 == xcr0 &&
 		    st->supported_xcr0 == supported && st->fpstate == (__u64)fps &&
-		    st->fpstate_size == size)
+		    (size < 0 || st->fpstate_size == size))
 			return 0;
 		type = st->entered ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
 		if (!st->entered && !st->created_seen && BPF_CORE_READ(vcpu, stat.exits))
@@ -472,6 +485,8 @@ static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 
 		/* Its first entry only if it never exited before. */
 		type = BPF_CORE_READ(vcpu, stat.exits) ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
 	}
+	if (size < 0)
+		size = fps ? BPF_CORE_READ(fps, size) : 0;
 	st->entered = 1;
 	st->xcr0 = xcr0;
 	st->supported_xcr0 = supported;
@@ -514,9 +529,12 @@ int BPF_PROG(xsw_kvm_entry, struct kvm_vcpu *vcpu)
 static __always_inline int on_run_enter(long fd)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct kvm_vcpu_arch *arch;
+	__u8 buf[XSW_SPAN_MAX];
 	struct kvm_vcpu *vcpu;
 	struct fpstate *fps;
 	__u64 key, *cached;
+	__u32 *flags, base;
 
 	if (kvm_entry_fires || !tgid_wanted(tgid))
 		return 0;
@@ -535,11 +553,19 @@ static __always_inline int on_run_enter(long fd)
 			return 0;
 		v = (__u64)vcpu;
 		bpf_map_update_elem(&run_fds, &key, &v, BPF_ANY);
+		/* So that its exit walks run_fds (only then). */
+		flags = mark_kvm_proc(tgid);
+		if (flags && !(*flags & XSW_PROC_RUN_FDS))
+			__sync_fetch_and_or(flags, XSW_PROC_RUN_FDS);
 	}
-	fps = BPF_CORE_READ(vcpu, arch.guest_fpu.fpstate);
-	return run_observe(vcpu, BPF_CORE_READ(vcpu, arch.xcr0),
-			   BPF_CORE_READ(vcpu, arch.guest_supported_xcr0), fps,
-			   fps ? BPF_CORE_READ(fps, size) : 0);
+	/* guest_fpu.fpstate, xcr0, guest_supported_xcr0: neighbours in kvm_vcpu_arch */
+	arch = &vcpu->arch;
+	base = xsw_span_base(arch, guest_fpu.fpstate);
+	if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)arch + base))
+		return 0;
+	fps = xsw_span_get(buf, base, arch, guest_fpu.fpstate);
+	return run_observe(vcpu, xsw_span_get(buf, base, arch, xcr0),
+			   xsw_span_get(buf, base, arch, guest_supported_xcr0), fps, -1);
 }
 
 /* --- ioctl ---------------------------------------------------------------- */
@@ -661,13 +687,20 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 		vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 		st.vcpu_id = vcpu_id;
 		bpf_map_update_elem(&vcpus, &key, &st, BPF_ANY);
-		/* A VM created before we started: its own fd plus this vCPU's. */
-		vs = vm_track(vm, tgid, 1);
+		vs = bpf_map_lookup_elem(&vms, &vm);
+		if (!vs) {
+			/* A VM created before we started: its own fd plus this vCPU's. */
+			vs = vm_track(vm, tgid, 1);
+			mark_kvm_proc(tgid);
+		} else if (vs->tgid != tgid) {	/* a VM fd passed to another process */
+			mark_kvm_proc(tgid);
+		}
 		if (vs)
 			__sync_fetch_and_add(&vs->fds, 1);
 		vm_add_vcpu(vs, vm, key);
+	} else {
+		mark_kvm_proc(tgid);
 	}
-	mark_kvm_proc(tgid);
 	xsw_read_perm(task, true, &after);
 
 	ev = ev_reserve(XSW_EV_VCPU_CREATE, vm, vcpu_id, ret < 0 ? ret : 0, dur);
@@ -885,17 +918,19 @@ int xsw_process_exit(void *ctx)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct teardown td = { .tgid = tgid };
 	struct xsw_event *ev;
+	__u32 *flags;
 
 	/* do_exit() decremented signal->live before this tracepoint. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	if (follow_children && tgid != targ_tgid)
 		bpf_map_delete_elem(&followed, &tgid);
-	if (!bpf_map_lookup_elem(&kvm_procs, &tgid))
+	flags = bpf_map_lookup_elem(&kvm_procs, &tgid);
+	if (!flags)
 		return 0;
 	/* Files are closed after this tracepoint: the vCPUs are still there. */
 	bpf_for_each_map_elem(&vms, vm_exit_cb, &td, 0);
-	if (!kvm_entry_fires)	/* run_fds is used (and filled) only then */
+	if (*flags & XSW_PROC_RUN_FDS)	/* 16384 buckets: only when it has some */
 		bpf_for_each_map_elem(&run_fds, run_fds_exit_cb, &td, 0);
 	bpf_map_delete_elem(&kvm_procs, &tgid);
 	ev = ev_reserve(XSW_EV_PROCESS_EXIT, 0, -1, 0, 0);
