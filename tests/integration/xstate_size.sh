@@ -57,4 +57,16 @@ fi
 
 "$X" --frobnicate >/dev/null 2>&1; rc=$?
 t_eq "unknown option: exit 2" "$rc" "2"
+# The running kernel's own figure: at boot it prints the features it enabled
+# and the size of its buffer for them ("Enabled xstate features 0x..,
+# context size is N bytes, using 'compacted' format."). The model must agree
+# on this CPU.
+boot=$(dmesg 2>/dev/null | grep -o "Enabled xstate features 0x[0-9a-f]*, context size is [0-9]* bytes, using '[a-z]*' format" | tail -1)
+if [ -n "$boot" ]; then
+	read -r mask size fmt < <(sed -E "s/.*features (0x[0-9a-f]+), context size is ([0-9]+) bytes, using '([a-z]+)'.*/\1 \2 \3/" <<<"$boot")
+	t_eq "kernel boot figure ($mask: $size bytes, $fmt) = size model" \
+		"$("$X" "$mask" | awk -v f="$fmt" '$1 == "mask" { for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }')" "$size"
+else
+	t_skip "kernel boot figure = size model" "no 'Enabled xstate features' line in dmesg (ring buffer rotated, or dmesg restricted)"
+fi
 t_done
