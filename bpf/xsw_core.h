@@ -114,25 +114,15 @@ static __always_inline struct fpu *xsw_task_fpu(struct task_struct *task)
 	__v;									\
 })
 
-/*
- * The process's guest (@guest) or host permission, from the thread-group
- * leader's struct fpu, where fpu_xstate_prctl() and fpu_lock_guest_permissions()
- * keep it.
- */
-static __always_inline void xsw_read_perm(struct task_struct *task, bool guest,
-					  struct xsw_perm *out)
+/* A struct fpu_state_perm: the permitted features, lock bit, sizes. */
+static __always_inline void xsw_read_perm_at(struct fpu_state_perm *perm, struct xsw_perm *out)
 {
-	struct task_struct *leader = task->group_leader;	/* @task: a BTF pointer */
-	struct fpu_state_perm *perm;
 	__u8 buf[XSW_SPAN_MAX];
 	__u32 base;
 	__u64 mask;
-	struct fpu *fpu;
 
-	if (!leader)
+	if (!perm)
 		return;
-	fpu = xsw_task_fpu(leader);
-	perm = guest ? &fpu->guest_perm : &fpu->perm;
 	base = xsw_span_base(perm, __state_perm);
 	if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)perm + base))
 		return;
@@ -142,6 +132,50 @@ static __always_inline void xsw_read_perm(struct task_struct *task, bool guest,
 	out->perm = mask & ~XSW_FPU_GUEST_PERM_LOCKED;
 	out->locked = !!(mask & XSW_FPU_GUEST_PERM_LOCKED);
 	out->valid = 1;
+}
+
+/*
+ * The process's guest (@guest) or host permission, from the thread-group
+ * leader's struct fpu, where fpu_xstate_prctl() and fpu_lock_guest_permissions()
+ * keep it.
+ */
+static __always_inline void xsw_read_perm(struct task_struct *task, bool guest,
+					  struct xsw_perm *out)
+{
+	struct task_struct *leader = task->group_leader;	/* @task: a BTF pointer */
+	struct fpu *fpu;
+
+	if (!leader)
+		return;
+	fpu = xsw_task_fpu(leader);
+	xsw_read_perm_at(guest ? &fpu->guest_perm : &fpu->perm, out);
+}
+
+/*
+ * Reserve a zeroed event on @ring and fill its common header. NULL when
+ * the ring is full: the caller counts that, each tier where its loader
+ * reads it.
+ */
+static __always_inline struct xsw_event *xsw_event_reserve(void *ring, __u32 source, __u32 type,
+							   __u64 vm, __s32 vcpu_id, __s32 ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct xsw_event *ev;
+
+	ev = bpf_ringbuf_reserve(ring, sizeof(*ev), 0);
+	if (!ev)
+		return NULL;
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = bpf_ktime_get_ns();
+	ev->type = type;
+	ev->source = source;
+	ev->pid = pid_tgid >> 32;
+	ev->tid = (__u32)pid_tgid;
+	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
+	ev->vm = vm;
+	ev->vcpu_id = vcpu_id;
+	ev->ret = ret;
+	return ev;
 }
 
 /* The header of struct fpstate: size .. in_use, before the 64-aligned regs. */

@@ -106,24 +106,10 @@ static __always_inline __u32 current_tid(void)
 static __always_inline struct xsw_event *event_start(__u32 type, __u64 vm, __s32 vcpu_id,
 						     __s32 ret)
 {
-	struct xsw_event *ev;
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct xsw_event *ev = xsw_event_reserve(&events, XSW_SRC_FENTRY, type, vm, vcpu_id, ret);
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
+	if (!ev)
 		__sync_fetch_and_add(&lost_events, 1);
-		return NULL;
-	}
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = bpf_ktime_get_ns();
-	ev->type = type;
-	ev->source = XSW_SRC_FENTRY;
-	ev->pid = pid_tgid >> 32;
-	ev->tid = (__u32)pid_tgid;
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	ev->vm = vm;
-	ev->vcpu_id = vcpu_id;
-	ev->ret = ret;
 	return ev;
 }
 

@@ -260,10 +260,9 @@ static __always_inline struct xsw_event *ev_reserve(__u32 type, __u64 vm, __s32 
 						    __s32 ret, __u64 duration_ns)
 {
 	struct xsw_event *ev;
-	__u64 id = bpf_get_current_pid_tgid();
 	__u32 zero = 0;
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	ev = xsw_event_reserve(&events, XSW_SRC_SYSCALL, type, vm, vcpu_id, ret);
 	if (!ev) {
 		__u64 *d = bpf_map_lookup_elem(&drops, &zero);
 
@@ -271,16 +270,6 @@ static __always_inline struct xsw_event *ev_reserve(__u32 type, __u64 vm, __s32 
 			*d += 1;
 		return NULL;
 	}
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = bpf_ktime_get_ns();
-	ev->type = type;
-	ev->source = XSW_SRC_SYSCALL;
-	ev->pid = id >> 32;
-	ev->tid = (__u32)id;
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	ev->vm = vm;
-	ev->vcpu_id = vcpu_id;
-	ev->ret = ret;
 	ev->duration_ns = duration_ns;
 	return ev;
 }

@@ -97,39 +97,11 @@ static __always_inline bool wanted(void)
 static __always_inline struct xsw_event *event_start(__u32 type, __u64 vm, __s32 vcpu_id,
 						     __s32 ret)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct xsw_event *ev;
+	struct xsw_event *ev = xsw_event_reserve(&events, XSW_SRC_TRACEPOINT, type, vm, vcpu_id, ret);
 
-	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
-	if (!ev) {
+	if (!ev)
 		__sync_fetch_and_add(&lost_events, 1);
-		return NULL;
-	}
-	__builtin_memset(ev, 0, sizeof(*ev));
-	ev->ts_ns = bpf_ktime_get_ns();
-	ev->type = type;
-	ev->source = XSW_SRC_TRACEPOINT;
-	ev->pid = pid_tgid >> 32;
-	ev->tid = (__u32)pid_tgid;
-	bpf_get_current_comm(ev->comm, sizeof(ev->comm));
-	ev->vm = vm;
-	ev->vcpu_id = vcpu_id;
-	ev->ret = ret;
 	return ev;
-}
-
-static __always_inline void read_perm(struct fpu_state_perm *perm, struct xsw_perm *out)
-{
-	__u64 mask;
-
-	if (!perm)
-		return;
-	mask = BPF_CORE_READ(perm, __state_perm);
-	out->perm = mask & ~XSW_FPU_GUEST_PERM_LOCKED;
-	out->locked = !!(mask & XSW_FPU_GUEST_PERM_LOCKED);
-	out->size = BPF_CORE_READ(perm, __state_size);
-	out->user_size = BPF_CORE_READ(perm, __user_state_size);
-	out->valid = 1;
 }
 
 /* --- processes ------------------------------------------------------- */
@@ -205,7 +177,7 @@ int BPF_PROG(xsw_tp_xstate_perm, bool guest, unsigned long idx, __u64 requested,
 	ev->perm.before.perm = before & ~XSW_FPU_GUEST_PERM_LOCKED;
 	ev->perm.before.locked = !!(before & XSW_FPU_GUEST_PERM_LOCKED);
 	ev->perm.before.valid = 1;
-	read_perm(perm, &ev->perm.after);
+	xsw_read_perm_at(perm, &ev->perm.after);
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }
@@ -235,7 +207,7 @@ int BPF_PROG(xsw_tp_guest_perm_sync, struct fpu_guest *gfpu, struct fpu_state_pe
 	if (!ev)
 		return 0;
 	xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
-	read_perm(perm, &ev->vcpu.guest_perm);
+	xsw_read_perm_at(perm, &ev->vcpu.guest_perm);
 	ev->vcpu.locked_now = locked_now;
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
