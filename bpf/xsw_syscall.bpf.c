@@ -155,22 +155,26 @@ struct {
 } kvm_procs SEC(".maps");
 
 /*
- * The vCPUs of a VM, by index in the order this tier first saw them: VM
- * teardown walks these rather than the whole vcpus map (a
- * bpf_for_each_map_elem() over 16384 hash buckets on the VMM's last close()
- * cost it about 230 us per VM here: vcpu-lifecycle bench, destroy step
- * +52 % at p50). The first XSW_VM_INLINE_VCPUS live in the VM's entry, the
- * rest in vm_vcpus: a hash update per vCPU creation was a tenth of
- * sys_exit_ioctl's time for KVM_CREATE_VCPU.
+ * The vCPUs of a VM, in slots indexed by KVM's own vcpu->vcpu_idx (0 ..
+ * kvm->created_vcpus - 1): VM teardown walks these rather than the whole
+ * vcpus map (a bpf_for_each_map_elem() over 16384 hash buckets on the VMM's
+ * last close() cost it about 230 us per VM here: vcpu-lifecycle bench,
+ * destroy step +52 % at p50). The first XSW_VM_INLINE_VCPUS slots live in
+ * the VM's entry, the rest in vm_vcpus. A slot holds the struct kvm_vcpu *,
+ * with XSW_SLOT_CREATED when this tier saw its KVM_CREATE_VCPU: that is all
+ * KVM_CREATE_VCPU records; the vcpus entry waits for the vCPU's first
+ * KVM_SET_CPUID2 or run (vcpu_adopt()), because a hash insert was a fifth
+ * of sys_exit_ioctl's time for KVM_CREATE_VCPU.
  */
 #define XSW_VM_INLINE_VCPUS 16
+#define XSW_SLOT_CREATED 1ull
+/* Slots a VM may use: x86 KVM_MAX_VCPUS is 1024, or 4096 with MAXSMP. */
+#define XSW_KVM_MAX_VCPUS 4096
 
 struct xsw_vm_state {
 	__u32 tgid;
 	__s32 fds;		/* VM fd + vCPU fds the process holds (see close) */
-	__u32 nvcpus;		/* vCPUs listed: vcpu[] first, then vm_vcpus */
-	__u32 pad;
-	__u64 vcpu[XSW_VM_INLINE_VCPUS];	/* struct kvm_vcpu * */
+	__u64 vcpu[XSW_VM_INLINE_VCPUS];	/* slots 0 .. 15 */
 };
 
 struct {
@@ -202,7 +206,7 @@ struct {
 	__type(value, struct xsw_vcpu_state);
 } vcpus SEC(".maps");
 
-/* A VM's vCPUs from index XSW_VM_INLINE_VCPUS on. */
+/* A VM's slots from XSW_VM_INLINE_VCPUS on. */
 struct xsw_vm_vcpu_key {
 	__u64 vm;
 	__u32 idx;
@@ -321,12 +325,11 @@ struct teardown {
 	__u32 tgid;		/* process exit: the exiting process */
 };
 
-static __always_inline void emit_vcpu_destroy(struct kvm_vcpu *vcpu,
-					      const struct xsw_vcpu_state *st)
+static __always_inline void emit_vcpu_destroy(struct kvm_vcpu *vcpu, __u64 vm, __s32 vcpu_id)
 {
 	struct xsw_event *ev;
 
-	ev = ev_reserve(XSW_EV_VCPU_DESTROY, st->vm, st->vcpu_id, 0, 0);
+	ev = ev_reserve(XSW_EV_VCPU_DESTROY, vm, vcpu_id, 0, 0);
 	if (!ev)
 		return;
 	/* The vCPU is still allocated: its VM goes away after this close/exit. */
@@ -339,37 +342,48 @@ static long vm_vcpu_teardown_cb(__u32 idx, struct teardown *td)
 {
 	struct xsw_vm_vcpu_key k = { .vm = td->vm, .idx = idx };
 	struct xsw_vcpu_state *st;
-	__u64 *vcpu, key;
+	__u64 *p, slot, key;
 
 	if (idx < XSW_VM_INLINE_VCPUS) {
 		struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &td->vm);
 
 		if (!vs)
 			return 1;
-		key = vs->vcpu[idx & (XSW_VM_INLINE_VCPUS - 1)];
+		slot = vs->vcpu[idx & (XSW_VM_INLINE_VCPUS - 1)];
 	} else {
-		vcpu = bpf_map_lookup_elem(&vm_vcpus, &k);
-		if (!vcpu)
+		p = bpf_map_lookup_elem(&vm_vcpus, &k);
+		if (!p)
 			return 0;
-		key = *vcpu;
+		slot = *p;
 		bpf_map_delete_elem(&vm_vcpus, &k);
 	}
-	st = bpf_map_lookup_elem(&vcpus, &key);
-	/* Listed twice, or its address now another VM's vCPU: not this one. */
-	if (!st || st->vm != td->vm)
+	if (!slot)
 		return 0;
-	emit_vcpu_destroy((struct kvm_vcpu *)key, st);
-	bpf_map_delete_elem(&vcpus, &key);
+	key = slot & ~XSW_SLOT_CREATED;
+	st = bpf_map_lookup_elem(&vcpus, &key);
+	if (st) {
+		if (st->vm != td->vm)	/* its address is now another VM's vCPU */
+			return 0;
+		emit_vcpu_destroy((struct kvm_vcpu *)key, td->vm, st->vcpu_id);
+		bpf_map_delete_elem(&vcpus, &key);
+	} else if (slot & XSW_SLOT_CREATED) {
+		/* Created, never configured nor run: its slot is all there is. */
+		emit_vcpu_destroy((struct kvm_vcpu *)key, td->vm,
+				  BPF_CORE_READ((struct kvm_vcpu *)key, vcpu_id));
+	}
 	return 0;
 }
 
-/* The VM's vCPUs, then the VM itself; @vs is its entry in vms. */
-static __always_inline void vm_teardown(__u64 vm, const struct xsw_vm_state *vs)
+/* The VM's vCPUs, then the VM itself. */
+static __always_inline void vm_teardown(__u64 vm)
 {
 	struct teardown td = { .vm = vm };
 	struct xsw_event *ev;
+	__u32 n;
 
-	bpf_loop(vs->nvcpus, vm_vcpu_teardown_cb, &td, 0);
+	/* Still allocated: called before the last fd's release or exit_files(). */
+	n = BPF_CORE_READ((struct kvm *)vm, created_vcpus);
+	bpf_loop(n < XSW_KVM_MAX_VCPUS ? n : XSW_KVM_MAX_VCPUS, vm_vcpu_teardown_cb, &td, 0);
 	ev = ev_reserve(XSW_EV_VM_DESTROY, vm, -1, 0, 0);
 	if (ev)
 		bpf_ringbuf_submit(ev, submit_flags());
@@ -380,7 +394,7 @@ static long vm_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
 		       struct teardown *td)
 {
 	if (st->tgid == td->tgid)
-		vm_teardown(*key, st);
+		vm_teardown(*key);
 	return 0;
 }
 
@@ -407,18 +421,77 @@ static __always_inline struct xsw_vm_state *vm_track(__u64 vm, __u32 tgid, __s32
 	return bpf_map_lookup_elem(&vms, &vm);
 }
 
-/* Append @vcpu to the list of the VM whose entry is @vs. */
-static __always_inline void vm_add_vcpu(struct xsw_vm_state *vs, __u64 vm, __u64 vcpu)
+static __always_inline __u64 vm_slot_get(struct xsw_vm_state *vs, __u64 vm, __u32 idx)
 {
-	struct xsw_vm_vcpu_key k = { .vm = vm };
+	struct xsw_vm_vcpu_key k = { .vm = vm, .idx = idx };
+	__u64 *p;
 
-	if (!vs)
+	if (idx < XSW_VM_INLINE_VCPUS)
+		return vs->vcpu[idx & (XSW_VM_INLINE_VCPUS - 1)];
+	p = bpf_map_lookup_elem(&vm_vcpus, &k);
+	return p ? *p : 0;
+}
+
+static __always_inline void vm_slot_set(struct xsw_vm_state *vs, __u64 vm, __u32 idx, __u64 slot)
+{
+	struct xsw_vm_vcpu_key k = { .vm = vm, .idx = idx };
+
+	if (idx < XSW_VM_INLINE_VCPUS)
+		vs->vcpu[idx & (XSW_VM_INLINE_VCPUS - 1)] = slot;
+	else if (idx < XSW_KVM_MAX_VCPUS)
+		bpf_map_update_elem(&vm_vcpus, &k, &slot, BPF_ANY);
+}
+
+/* vcpu->kvm, ->vcpu_id and ->vcpu_idx: neighbours at the start of struct kvm_vcpu. */
+struct xsw_vcpu_ids {
+	__u64 vm;
+	__s32 id;
+	__u32 idx;
+};
+
+static __always_inline void vcpu_ids(struct kvm_vcpu *vcpu, struct xsw_vcpu_ids *out)
+{
+	__u32 base = xsw_span_base(vcpu, kvm);
+	__u8 buf[XSW_SPAN_MAX];
+
+	if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)vcpu + base)) {
+		out->vm = 0;
+		out->id = -1;
+		out->idx = XSW_KVM_MAX_VCPUS;
 		return;
-	k.idx = __sync_fetch_and_add(&vs->nvcpus, 1);
-	if (k.idx < XSW_VM_INLINE_VCPUS)
-		vs->vcpu[k.idx & (XSW_VM_INLINE_VCPUS - 1)] = vcpu;
-	else
-		bpf_map_update_elem(&vm_vcpus, &k, &vcpu, BPF_ANY);
+	}
+	out->vm = (__u64)xsw_span_get(buf, base, vcpu, kvm);
+	out->id = xsw_span_get(buf, base, vcpu, vcpu_id);
+	out->idx = xsw_span_get(buf, base, vcpu, vcpu_idx);
+}
+
+/*
+ * The vcpus entry of a vCPU met for the first time since its creation (at
+ * its first KVM_SET_CPUID2 or run), or since the collector started: its
+ * VM's slot says whether KVM_CREATE_VCPU was seen.
+ */
+static __always_inline struct xsw_vcpu_state *vcpu_adopt(struct kvm_vcpu *vcpu, __u32 tgid)
+{
+	struct xsw_vcpu_state nst = { .tgid = tgid };
+	__u64 key = (__u64)vcpu, slot = 0;
+	struct xsw_vcpu_ids ids;
+	struct xsw_vm_state *vs;
+
+	vcpu_ids(vcpu, &ids);
+	nst.vm = ids.vm;
+	nst.vcpu_id = ids.id;
+	vs = vm_track(ids.vm, tgid, 2);
+	if (vs) {
+		slot = vm_slot_get(vs, ids.vm, ids.idx);
+		/* No `key | flag`: at kvm_entry @vcpu is a BTF pointer, not a number. */
+		nst.created_seen = (slot & XSW_SLOT_CREATED) && (slot & ~XSW_SLOT_CREATED) == key;
+		if (!nst.created_seen && slot != key)
+			vm_slot_set(vs, ids.vm, ids.idx, key);
+	}
+	if (!nst.created_seen)
+		mark_kvm_proc(tgid);
+	bpf_map_update_elem(&vcpus, &key, &nst, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&vcpus, &key);
 }
 
 /* --- VM entry ------------------------------------------------------------- */
@@ -453,26 +526,18 @@ static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 
 		if (!st->entered && !st->created_seen && BPF_CORE_READ(vcpu, stat.exits))
 			type = XSW_EV_XCR0_CHANGE;
 	} else {
-		/* A vCPU created before we started (or of a filtered-out process). */
+		/* Run before any KVM_SET_CPUID2, or created before we started. */
 		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-		struct xsw_vm_state *vs;
-		struct xsw_vcpu_state nst = {
-			.vm = (__u64)BPF_CORE_READ(vcpu, kvm),
-			.tgid = tgid,
-			.vcpu_id = BPF_CORE_READ(vcpu, vcpu_id),
-		};
 
 		if (!tgid_wanted(tgid))
 			return 0;
-		vs = vm_track(nst.vm, tgid, 2);
-		if (!bpf_map_update_elem(&vcpus, &key, &nst, BPF_NOEXIST))
-			vm_add_vcpu(vs, nst.vm, key);
-		mark_kvm_proc(tgid);
-		st = bpf_map_lookup_elem(&vcpus, &key);
+		st = vcpu_adopt(vcpu, tgid);
 		if (!st)
 			return 0;
-		/* Its first entry only if it never exited before. */
-		type = BPF_CORE_READ(vcpu, stat.exits) ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
+		/* Unseen creation: its first entry only if it never exited before. */
+		type = XSW_EV_FIRST_RUN;
+		if (!st->created_seen && BPF_CORE_READ(vcpu, stat.exits))
+			type = XSW_EV_XCR0_CHANGE;
 	}
 	if (size < 0)
 		size = fps ? BPF_CORE_READ(fps, size) : 0;
@@ -649,6 +714,7 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 	struct xsw_event *ev;
 	__s32 vcpu_id = (__s32)in->arg;
 	struct xsw_perm after = {};
+	struct xsw_vcpu_ids ids;
 	__u64 vm;
 
 	if (ret >= 0) {
@@ -658,7 +724,9 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 			vcpu = file_private(f);
 	}
 	if (vcpu) {
-		vm = (__u64)BPF_CORE_READ(vcpu, kvm);
+		vcpu_ids(vcpu, &ids);
+		vm = ids.vm;
+		vcpu_id = ids.id;
 	} else {
 		struct file *vm_file = xsw_fd_file(task, in->fd);
 
@@ -667,15 +735,8 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 		vm = (__u64)file_private(vm_file);
 	}
 	if (vcpu) {
-		struct xsw_vcpu_state st = {
-			.vm = vm, .tgid = tgid, .created_seen = 1,
-		};
 		struct xsw_vm_state *vs;
-		__u64 key = (__u64)vcpu;
 
-		vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
-		st.vcpu_id = vcpu_id;
-		bpf_map_update_elem(&vcpus, &key, &st, BPF_ANY);
 		vs = bpf_map_lookup_elem(&vms, &vm);
 		if (!vs) {
 			/* A VM created before we started: its own fd plus this vCPU's. */
@@ -684,9 +745,10 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 		} else if (vs->tgid != tgid) {	/* a VM fd passed to another process */
 			mark_kvm_proc(tgid);
 		}
-		if (vs)
+		if (vs) {
 			__sync_fetch_and_add(&vs->fds, 1);
-		vm_add_vcpu(vs, vm, key);
+			vm_slot_set(vs, vm, ids.idx, (__u64)vcpu | XSW_SLOT_CREATED);
+		}
 	} else {
 		mark_kvm_proc(tgid);
 	}
@@ -727,24 +789,19 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 
 	if (!vcpu)
 		return 0;
-	vm = (__u64)BPF_CORE_READ(vcpu, kvm);
-	vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	st = bpf_map_lookup_elem(&vcpus, &key);
+	if (!st)
+		st = vcpu_adopt(vcpu, tgid);
 	if (st) {
+		vm = st->vm;
+		vcpu_id = st->vcpu_id;
 		gen = __sync_fetch_and_add(&st->cpuid_gen, 1) + 1;
+		/* Created before we started: its generation is unknown (0). */
 		if (!st->created_seen)
 			gen = 0;
-	} else {
-		/* Created before we started: its generation is unknown (0). */
-		struct xsw_vcpu_state nst = {
-			.vm = vm, .tgid = tgid, .vcpu_id = vcpu_id, .cpuid_gen = 1,
-		};
-
-		struct xsw_vm_state *vs = vm_track(vm, tgid, 2);
-
-		if (!bpf_map_update_elem(&vcpus, &key, &nst, BPF_NOEXIST))
-			vm_add_vcpu(vs, vm, key);
-		mark_kvm_proc(tgid);
+	} else {	/* the vcpus map is full */
+		vm = (__u64)BPF_CORE_READ(vcpu, kvm);
+		vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
 	}
 
 	ev = ev_reserve(XSW_EV_SET_CPUID, vm, vcpu_id, ret < 0 ? ret : 0, dur);
@@ -893,7 +950,7 @@ int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 	vs = bpf_map_lookup_elem(&vms, &vm);
 	if (!vs || __sync_fetch_and_add(&vs->fds, -1) > 1)
 		return 0;
-	vm_teardown(vm, vs);
+	vm_teardown(vm);
 	return 0;
 }
 
