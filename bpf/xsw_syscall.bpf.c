@@ -928,10 +928,12 @@ int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 	struct xsw_vm_state *vs;
 	enum xsw_kvm_file kind;
 	struct file *file;
+	__u32 *flags;
 	__u64 vm;
 
 	/* close() is hot too: only processes known to hold KVM fds go on. */
-	if (!bpf_map_lookup_elem(&kvm_procs, &tgid))
+	flags = bpf_map_lookup_elem(&kvm_procs, &tgid);
+	if (!flags)
 		return 0;
 	task = bpf_get_current_task_btf();
 	file = xsw_fd_file(task, (int)ctx->args[0]);
@@ -942,7 +944,8 @@ int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 		vm = (__u64)BPF_CORE_READ((struct kvm_vcpu *)file_private(file), kvm);
 	else
 		return 0;
-	if (kind == XSW_FILE_VCPU) {	/* the fd number may name another vCPU next */
+	/* The fd number may name another vCPU next. */
+	if (kind == XSW_FILE_VCPU && (*flags & XSW_PROC_RUN_FDS)) {
 		__u64 key = (__u64)tgid << 32 | (__u32)ctx->args[0];
 
 		bpf_map_delete_elem(&run_fds, &key);
