@@ -11,7 +11,9 @@
 #     computes from the guest CPU's own leaf 0xD (dumped in the guest);
 #   - the tiers agree with each other on every vCPU's sizes;
 #   - `--probes=auto` chose the tracepoint tier (fentry on a kernel built
-#     without the series).
+#     without the series);
+#   - the series' KVM selftest xstate_trace_test passed every case of its
+#     kselftest plan in the guest (a skip when it exits 4, with its reason).
 # The kernel is built (about 8 minutes on 2 cores) unless the cache has it.
 #
 # Environment: XSW_VM_TIMEOUT (QEMU hard limit, s, default 600),
@@ -100,11 +102,38 @@ step_note() { # STEP: its log file, if the guest sent one
 	local f=$out/files/$1.log
 	[ -s "$f" ] && { echo "guest log of $1:"; grep -v '^[0-9]*: (\|^; ' "$f" | tail -n 25; }
 }
+# A kselftest (step selftest-*) is judged by its own TAP: exit 0, no
+# "not ok", and as many passes as its plan line announces (a failed
+# TEST_ASSERT exits 254 without a "not ok" line, so the count is what
+# catches it); exit 4 is kselftest's skip, reported with the test's reason.
+selftest_check() { # STEP END-MARKER
+	local step=$1 end=$2 log=$out/files/$1.log rc plan pass notok why
+	rc=${end#* rc=} rc=${rc%% *}
+	if [ "$rc" = 4 ]; then
+		why=$(grep -s -a -m1 '# SKIP' "$log" | sed 's/.*# SKIP *//; s/^- //')
+		t_skip "step $step" "kselftest skip: ${why:-no reason in its output}"
+		return
+	fi
+	plan=$(grep -s -a -m1 -o '^1\.\.[0-9]*' "$log")
+	pass=$(grep -s -a -E '^ok [0-9]+ ' "$log" | grep -v -c '# SKIP')
+	notok=$(grep -s -a '^not ok ' "$log")
+	if [ "$rc" = 0 ] && [ -z "$notok" ] && [ -n "$plan" ] && [ "${plan#1..}" -gt 0 ] &&
+	   [ "$pass" -eq "${plan#1..}" ]; then
+		t_ok "step $step: kselftest $pass/${plan#1..} passed (${end##*ms=} ms)"
+	else
+		t_fail "step $step: kselftest passed" "exit $rc, plan '${plan:-none}', $pass passed${notok:+
+$notok}
+$(step_note "$step")"
+	fi
+}
 while read -r step _; do
 	case "$step" in ''|'#'*) continue ;; esac
-	if [ $patched -eq 0 ] && [ "${step%%-*}" = tracepoint ]; then
-		t_skip "step $step" "kernel built without the series (kernel-patches/v6.12 has no patches)"
-		continue
+	if [ $patched -eq 0 ]; then
+		case "$step" in
+		tracepoint-*|selftest-*)
+			t_skip "step $step" "kernel built without the series (kernel-patches/v6.12 has no patches)"
+			continue ;;
+		esac
 	fi
 	skip=$(grep -a "^XSW-STEP-SKIP $step " "$console")
 	end=$(grep -a "^XSW-STEP-END $step " "$console")
@@ -117,7 +146,8 @@ $(step_note "$step")"
 	elif [ -z "$end" ]; then
 		t_fail "step $step" "never finished (guest died or QEMU hit its limit)"
 	else
-		case "$end" in
+		case "$step:$end" in
+		selftest-*) selftest_check "$step" "$end" ;;
 		*" rc=0 "*) t_ok "step $step (${end##*ms=} ms)" ;;
 		*) t_fail "step $step" "$end
 $(step_note "$step")" ;;
