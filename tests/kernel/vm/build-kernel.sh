@@ -30,6 +30,8 @@ fragment=$top/kernel-patches/config/vm.config
 work=${XSW_KERNEL_WORK:-$top/build/kernel/vm}
 jobs=${XSW_KERNEL_JOBS:-$(nproc)}
 
+. "$(dirname "$0")/tarball-sum.sh"
+
 say() { echo "kernel: $*" >&2; }
 die() { echo "kernel: $*" >&2; exit 1; }
 
@@ -44,17 +46,11 @@ if [ ${#patches[@]} -eq 0 ] || [ -n "${XSW_KERNEL_PRISTINE:-}" ]; then
 	mode=pristine
 fi
 
-# The cache key. The tarball is hashed by content once per (path, size,
-# mtime): sha256 of 140 MB costs a second, not worth repeating.
-tar_id=$(stat -c '%n %s %Y' "$tarball")
-tar_sum_file=$work/tarball.sha256
-mkdir -p "$work"
-if [ ! -s "$tar_sum_file" ] || [ "$(head -n1 "$tar_sum_file")" != "$tar_id" ]; then
-	printf '%s\n%s\n' "$tar_id" "$(sha256sum "$tarball" | cut -c1-64)" >"$tar_sum_file"
-fi
+# The cache key, from the tarball's content (tarball-sum.sh).
+tar_sum=$(tarball_sum "$tarball" "$work")
 key=$({
 	echo "mode $mode"
-	sed -n 2p "$tar_sum_file"
+	echo "$tar_sum"
 	sha256sum "$fragment" | cut -c1-64
 	[ $mode = pristine ] || cat "${patches[@]}"
 	${CC:-gcc} --version | head -n1

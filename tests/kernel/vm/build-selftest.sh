@@ -32,6 +32,8 @@ series=${XSW_KERNEL_SERIES:-$top/kernel-patches/v6.12}
 work=${XSW_KERNEL_WORK:-$top/build/kernel/vm}
 jobs=${XSW_KERNEL_JOBS:-$(nproc)}
 
+. "$(dirname "$0")/tarball-sum.sh"
+
 say() { echo "selftest: $*" >&2; }
 die() { echo "selftest: $*" >&2; exit 1; }
 
@@ -44,16 +46,11 @@ if [ ${#patches[@]} -eq 0 ] || [ -n "${XSW_KERNEL_PRISTINE:-}" ]; then
 fi
 [ -r "$tarball" ] || die "base tarball $tarball not found (apt-get install linux-source-6.12)"
 
-# Hashed once per (path, size, mtime), in the file build-kernel.sh keeps.
-tar_id=$(stat -c '%n %s %Y' "$tarball")
-tar_sum_file=$work/tarball.sha256
-mkdir -p "$work"
-if [ ! -s "$tar_sum_file" ] || [ "$(head -n1 "$tar_sum_file")" != "$tar_id" ]; then
-	printf '%s\n%s\n' "$tar_id" "$(sha256sum "$tarball" | cut -c1-64)" >"$tar_sum_file"
-fi
+# The cache key, from the tarball's content (tarball-sum.sh).
+tar_sum=$(tarball_sum "$tarball" "$work")
 key=$({
 	echo "test $test"
-	sed -n 2p "$tar_sum_file"
+	echo "$tar_sum"
 	cat "${patches[@]}"
 	${CC:-gcc} --version | head -n1
 	ldd --version | head -n1
