@@ -501,8 +501,7 @@ static __always_inline struct xsw_vcpu_state *vcpu_adopt(struct kvm_vcpu *vcpu, 
  * guest's XCR0, its supported XCR0 or the fpstate (pointer or size)
  * changed. With kvm_entry_guard off, an event every time (to measure what
  * the guard saves).
- */
-/*
+ *
  * @size is fps->size, or -1 where the caller has not read it: an fpstate's
  * size is set when it is allocated (__fpstate_reset(), fpstate_realloc()
  * on the new buffer) and never changes after, so while the pointer is the
