@@ -59,7 +59,7 @@ const volatile __u64 wakeup_bytes = 0;
  * another CPU, an APIC MSR write that traps under a hypervisor (13 % of
  * sys_exit_ioctl's samples in a KVM_CREATE_VCPU burst here). The repeats
  * cover a crossing that concurrent producers stepped over: with the default
- * 1 MiB ring the mark is 910 records and the ring holds 3640, so four more
+ * 1 MiB ring the mark is 910 records and the ring holds 3640, so five more
  * chances come before it is full; every 64 records instead cost +55 ns per
  * KVM_CREATE_VCPU in a burst. The loader's drain timer covers the rest.
  */

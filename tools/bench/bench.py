@@ -473,10 +473,10 @@ def section_bpf_cost(a, tools, workdir, raw):
 				finally:
 					tracer.stop()
 				progs = {}
-				for pid_, (cnt, ns) in after.items():
-					c0, t0 = before.get(pid_, (0, 0))
+				for prog_id, (cnt, ns) in after.items():
+					c0, t0 = before.get(prog_id, (0, 0))
 					if cnt - c0 > 0:
-						progs[names.get(pid_, "prog %d" % pid_)] = (cnt - c0, ns - t0)
+						progs[names.get(prog_id, "prog %d" % prog_id)] = (cnt - c0, ns - t0)
 				rec = {"work": name, "round": rnd, "command": sh(work), "progs": progs}
 				if name == "create-vcpu":
 					doc = json.loads(res)
