@@ -44,6 +44,33 @@ enum xsw_kvm_file {
 };
 
 /*
+ * Loads through kernel pointers. bpf_rdonly_cast() (a35b9af4ec2c "bpf: Add
+ * a kfunc for generic type cast", v6.2) gives an address held as a number
+ * (a file's private_data, an fd table slot) a read-only BTF type: a load
+ * through it is a plain load that the JIT guards with an exception table
+ * entry (a fault reads 0), and the cast itself becomes a register move. A
+ * bpf_probe_read_kernel() is a helper call instead, about 35 ns each on the
+ * CI host (a PVM guest), and they were most of what the syscall tier cost
+ * per KVM ioctl. The loader sets xsw_direct_loads where the kernel takes
+ * the kfunc; elsewhere the weak extern stays unresolved and the verifier
+ * drops its calls as dead code, which kernels allow since a5d827275241
+ * ("bpf: Be conservative while processing invalid kfunc calls", v5.16).
+ * The probe-read paths below are what such kernels run.
+ */
+extern void *bpf_rdonly_cast(const void *obj__ign, __u32 btf_id__k) __ksym __weak;
+
+const volatile bool xsw_direct_loads = false;
+
+/* @p (a kernel address) as a @type pointer that may be loaded through when direct. */
+#define xsw_kptr(type, p)							\
+	(xsw_direct_loads ?							\
+	 (type *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(type)) : \
+	 (type *)(p))
+
+/* @p->@path (a path of one pointer hop: a.b.c): a load, or a probe read. */
+#define xsw_load(p, path) (xsw_direct_loads ? (p)->path : BPF_CORE_READ(p, path))
+
+/*
  * Up to v6.15 the task's FPU was embedded at the end of the task:
  * task->thread.fpu. "x86/fpu: Make task_struct::thread constant size"
  * (Ingo Molnar, April 2025, tip x86/merge for the v6.16 merge window; its
@@ -68,7 +95,7 @@ static __always_inline struct fpu *xsw_task_fpu(struct task_struct *task)
 	if (bpf_core_field_exists(old->thread.fpu))
 		return (struct fpu *)((char *)task +
 				      bpf_core_field_offset(old->thread.fpu));
-	return (struct fpu *)((char *)task + bpf_core_type_size(struct task_struct));
+	return xsw_kptr(struct fpu, (char *)task + bpf_core_type_size(struct task_struct));
 }
 
 /*
@@ -123,12 +150,19 @@ static __always_inline void xsw_read_perm_at(struct fpu_state_perm *perm, struct
 
 	if (!perm)
 		return;
+	if (xsw_direct_loads) {
+		mask = perm->__state_perm;
+		out->size = perm->__state_size;
+		out->user_size = perm->__user_state_size;
+		goto decode;
+	}
 	base = xsw_span_base(perm, __state_perm);
 	if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)perm + base))
 		return;
 	mask = xsw_span_get(buf, base, perm, __state_perm);
 	out->size = xsw_span_get(buf, base, perm, __state_size);
 	out->user_size = xsw_span_get(buf, base, perm, __user_state_size);
+decode:
 	out->perm = mask & ~XSW_FPU_GUEST_PERM_LOCKED;
 	out->locked = !!(mask & XSW_FPU_GUEST_PERM_LOCKED);
 	out->valid = 1;
@@ -152,20 +186,22 @@ static __always_inline void xsw_read_perm(struct task_struct *task, bool guest,
 }
 
 /*
- * Reserve a zeroed event on @ring and fill its common header. NULL when
- * the ring is full: the caller counts that, each tier where its loader
- * reads it.
+ * Reserve a zeroed event on @ring, xsw_event_bytes(@type) long (a
+ * constant once inlined: the verifier then rejects a write past the
+ * payload of @type), and fill its common header. NULL when the ring is
+ * full: the caller counts that, each tier where its loader reads it.
  */
 static __always_inline struct xsw_event *xsw_event_reserve(void *ring, __u32 source, __u32 type,
 							   __u64 vm, __s32 vcpu_id, __s32 ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 bytes = xsw_event_bytes(type);
 	struct xsw_event *ev;
 
-	ev = bpf_ringbuf_reserve(ring, sizeof(*ev), 0);
+	ev = bpf_ringbuf_reserve(ring, bytes, 0);
 	if (!ev)
 		return NULL;
-	__builtin_memset(ev, 0, sizeof(*ev));
+	__builtin_memset(ev, 0, bytes);
 	ev->ts_ns = bpf_ktime_get_ns();
 	ev->type = type;
 	ev->source = source;
@@ -186,6 +222,17 @@ static __always_inline void xsw_read_fpstate(struct fpstate *fps, struct xsw_fps
 
 	if (!fps)
 		return;
+	if (xsw_direct_loads) {
+		out->size = fps->size;
+		out->user_size = fps->user_size;
+		out->xfeatures = fps->xfeatures;
+		out->user_xfeatures = fps->user_xfeatures;
+		out->xfd = fps->xfd;
+		out->is_guest = BPF_CORE_READ_BITFIELD(fps, is_guest);
+		out->in_use = BPF_CORE_READ_BITFIELD(fps, in_use);
+		out->valid = 1;
+		return;
+	}
 	base = xsw_span_base(fps, size);
 	if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)fps + base))
 		return;
@@ -217,6 +264,14 @@ static __always_inline void xsw_read_vcpu_fpu(struct kvm_vcpu *vcpu, struct xsw_
 	__u8 buf[XSW_SPAN_MAX];
 	__u32 base = xsw_span_base(gfpu, xfeatures);
 
+	if (xsw_direct_loads) {
+		xsw_read_fpstate(gfpu->fpstate, &out->fps);
+		out->fpu_guest_xfeatures = gfpu->xfeatures;
+		out->uabi_size = gfpu->uabi_size;
+		if (bpf_core_field_exists(gfpu_perm->perm))
+			out->fpu_guest_perm = gfpu_perm->perm;
+		return;
+	}
 	/* struct fpu_guest: xfeatures, [perm,] xfd_err, uabi_size, fpstate */
 	if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)gfpu + base))
 		return;
@@ -243,6 +298,8 @@ static __always_inline __u64 xsw_vcpu_supported_xss(struct kvm_vcpu *vcpu)
 
 	if (!bpf_core_field_exists(arch->guest_supported_xss))
 		return 0;
+	if (xsw_direct_loads)
+		return arch->guest_supported_xss;
 	return BPF_CORE_READ(arch, guest_supported_xss);
 }
 
@@ -250,7 +307,8 @@ static __always_inline __u64 xsw_vcpu_supported_xss(struct kvm_vcpu *vcpu)
  * fd -> struct file of @task (NULL when out of range or not open). @task
  * comes from bpf_get_current_task_btf(), so the task -> files -> fdt walk
  * is plain loads; only the slot of the fd array needs a probe read (a
- * struct file ** member has no BTF type for the verifier).
+ * struct file ** member has no BTF type for the verifier). The file comes
+ * back as a pointer to load through when xsw_direct_loads is set.
  */
 static __always_inline struct file *xsw_fd_file(struct task_struct *task, long fd)
 {
@@ -264,8 +322,17 @@ static __always_inline struct file *xsw_fd_file(struct task_struct *task, long f
 	if (!fdt || (unsigned long)fd >= fdt->max_fds)
 		return NULL;
 	bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]);
-	return file;
+	return file ? xsw_kptr(struct file, file) : NULL;
 }
+
+/*
+ * Each kind's struct file_operations, learned from the first file of that
+ * kind the name check below recognised: after that a check is one f_op
+ * load, where the name took three reads. A file whose f_op matches none
+ * still gets the name check, so tables that moved (kvm.ko reloaded) are
+ * learned again, and KVM's other anon files (stats, devices) stay OTHER.
+ */
+__u64 xsw_kvm_fops[4];
 
 /*
  * Which KVM object @file is. VM and vCPU fds are anonymous inodes named by
@@ -274,27 +341,42 @@ static __always_inline struct file *xsw_fd_file(struct task_struct *task, long f
  */
 static __always_inline enum xsw_kvm_file xsw_kvm_file_kind(struct file *file)
 {
+	enum xsw_kvm_file kind = XSW_FILE_OTHER;
 	const unsigned char *name;
 	char buf[10] = {};
+	__u64 fop;
 	__u32 rdev;
 
 	if (!file)
 		return XSW_FILE_OTHER;
-	name = BPF_CORE_READ(file, f_path.dentry, d_name.name);
+	fop = xsw_direct_loads ? (__u64)file->f_op : (__u64)BPF_CORE_READ(file, f_op);
+	if (fop) {
+		if (fop == xsw_kvm_fops[XSW_FILE_VCPU])
+			return XSW_FILE_VCPU;
+		if (fop == xsw_kvm_fops[XSW_FILE_VM])
+			return XSW_FILE_VM;
+		if (fop == xsw_kvm_fops[XSW_FILE_SYSTEM])
+			return XSW_FILE_SYSTEM;
+	}
+	name = xsw_direct_loads ? file->f_path.dentry->d_name.name :
+				  BPF_CORE_READ(file, f_path.dentry, d_name.name);
 	if (bpf_probe_read_kernel_str(buf, sizeof(buf), name) < 0)
 		return XSW_FILE_OTHER;
 	if (buf[0] == 'k' && buf[1] == 'v' && buf[2] == 'm' && buf[3] == '-') {
 		if (buf[4] == 'v' && buf[5] == 'm' && buf[6] == '\0')
-			return XSW_FILE_VM;
-		if (buf[4] == 'v' && buf[5] == 'c' && buf[6] == 'p' && buf[7] == 'u' &&
-		    buf[8] == ':')
-			return XSW_FILE_VCPU;
-		return XSW_FILE_OTHER;
+			kind = XSW_FILE_VM;
+		else if (buf[4] == 'v' && buf[5] == 'c' && buf[6] == 'p' && buf[7] == 'u' &&
+			 buf[8] == ':')
+			kind = XSW_FILE_VCPU;
+	} else {
+		rdev = xsw_direct_loads ? file->f_inode->i_rdev :
+					  BPF_CORE_READ(file, f_inode, i_rdev);
+		if (rdev == XSW_KDEV(XSW_MISC_MAJOR, XSW_KVM_MINOR))
+			kind = XSW_FILE_SYSTEM;
 	}
-	rdev = BPF_CORE_READ(file, f_inode, i_rdev);
-	if (rdev == XSW_KDEV(XSW_MISC_MAJOR, XSW_KVM_MINOR))
-		return XSW_FILE_SYSTEM;
-	return XSW_FILE_OTHER;
+	if (kind != XSW_FILE_OTHER && fop)
+		xsw_kvm_fops[kind & 3] = fop;
+	return kind;
 }
 
 /* Leaf 0xD.0, 0xD.1 and 7.0 EDX of a CPUID table, entry by entry. */

@@ -59,9 +59,11 @@ const volatile __u64 wakeup_bytes = 0;
  * another CPU, an APIC MSR write that traps under a hypervisor (13 % of
  * sys_exit_ioctl's samples in a KVM_CREATE_VCPU burst here). The repeats
  * cover a crossing that concurrent producers stepped over: with the default
- * 1 MiB ring the mark is 910 records and the ring holds 3640, so five more
+ * 1 MiB ring the mark is 256 KiB and the ring holds 1 MiB, so five more
  * chances come before it is full; every 64 records instead cost +55 ns per
  * KVM_CREATE_VCPU in a burst. The loader's drain timer covers the rest.
+ * Records are at most XSW_RECORD_BYTES (xsw_event_bytes()), so one record
+ * cannot step over the window it has to land in.
  */
 #define XSW_RECORD_BYTES ((sizeof(struct xsw_event) + BPF_RINGBUF_HDR_SZ + 7) & ~7ul)
 #define XSW_WAKE_EVERY (512 * XSW_RECORD_BYTES)
@@ -266,7 +268,7 @@ static __always_inline __u32 *mark_kvm_proc(__u32 tgid)
  * counted, never silent: the loader turns the count into a `lost` event.
  */
 static __always_inline struct xsw_event *ev_reserve(__u32 type, __u64 vm, __s32 vcpu_id,
-						    __s32 ret, __u64 duration_ns)
+						    __s32 ret, __u64 start_ns)
 {
 	struct xsw_event *ev;
 	__u32 zero = 0;
@@ -279,13 +281,23 @@ static __always_inline struct xsw_event *ev_reserve(__u32 type, __u64 vm, __s32 
 			*d += 1;
 		return NULL;
 	}
-	ev->duration_ns = duration_ns;
+	/* The header's clock read ends the call: one bpf_ktime_get_ns() less. */
+	if (start_ns)
+		ev->duration_ns = ev->ts_ns - start_ns;
 	return ev;
 }
 
 static __always_inline void *file_private(struct file *file)
 {
-	return file ? BPF_CORE_READ(file, private_data) : NULL;
+	return file ? xsw_load(file, private_data) : NULL;
+}
+
+/* A vCPU file's struct kvm_vcpu, to read through. */
+static __always_inline struct kvm_vcpu *file_vcpu(struct file *file)
+{
+	void *vcpu = file_private(file);
+
+	return vcpu ? xsw_kptr(struct kvm_vcpu, vcpu) : NULL;
 }
 
 /* --- CPUID tables in the VMM's memory (struct kvm_cpuid2) ---------------- */
@@ -369,12 +381,13 @@ static long vm_vcpu_teardown_cb(__u32 idx, struct teardown *td)
 	if (st) {
 		if (st->vm != td->vm)	/* its address is now another VM's vCPU */
 			return 0;
-		emit_vcpu_destroy((struct kvm_vcpu *)key, td->vm, st->vcpu_id);
+		emit_vcpu_destroy(xsw_kptr(struct kvm_vcpu, key), td->vm, st->vcpu_id);
 		bpf_map_delete_elem(&vcpus, &key);
 	} else if (slot & XSW_SLOT_CREATED) {
 		/* Created, never configured nor run: its slot is all there is. */
-		emit_vcpu_destroy((struct kvm_vcpu *)key, td->vm,
-				  BPF_CORE_READ((struct kvm_vcpu *)key, vcpu_id));
+		struct kvm_vcpu *vcpu = xsw_kptr(struct kvm_vcpu, key);
+
+		emit_vcpu_destroy(vcpu, td->vm, xsw_load(vcpu, vcpu_id));
 	}
 	return 0;
 }
@@ -387,7 +400,7 @@ static __always_inline void vm_teardown(__u64 vm)
 	__u32 n;
 
 	/* Still allocated: called before the last fd's release or exit_files(). */
-	n = BPF_CORE_READ((struct kvm *)vm, created_vcpus);
+	n = xsw_load(xsw_kptr(struct kvm, vm), created_vcpus);
 	bpf_loop(n < XSW_KVM_MAX_VCPUS ? n : XSW_KVM_MAX_VCPUS, vm_vcpu_teardown_cb, &td, 0);
 	ev = ev_reserve(XSW_EV_VM_DESTROY, vm, -1, 0, 0);
 	if (ev)
@@ -459,6 +472,12 @@ static __always_inline void vcpu_ids(struct kvm_vcpu *vcpu, struct xsw_vcpu_ids 
 	__u32 base = xsw_span_base(vcpu, kvm);
 	__u8 buf[XSW_SPAN_MAX];
 
+	if (xsw_direct_loads) {
+		out->vm = (__u64)vcpu->kvm;
+		out->id = vcpu->vcpu_id;
+		out->idx = vcpu->vcpu_idx;
+		return;
+	}
 	if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)vcpu + base)) {
 		out->vm = 0;
 		out->id = -1;
@@ -599,14 +618,14 @@ static __always_inline int on_run_enter(long fd)
 	key = (__u64)tgid << 32 | (__u32)fd;
 	cached = bpf_map_lookup_elem(&run_fds, &key);
 	if (cached) {
-		vcpu = (struct kvm_vcpu *)*cached;
+		vcpu = xsw_kptr(struct kvm_vcpu, *cached);
 	} else {
 		struct file *file = xsw_fd_file(bpf_get_current_task_btf(), fd);
 		__u64 v;
 
 		if (xsw_kvm_file_kind(file) != XSW_FILE_VCPU)
 			return 0;
-		vcpu = file_private(file);
+		vcpu = file_vcpu(file);
 		if (!vcpu)
 			return 0;
 		v = (__u64)vcpu;
@@ -616,6 +635,9 @@ static __always_inline int on_run_enter(long fd)
 		if (flags && !(*flags & XSW_PROC_RUN_FDS))
 			__sync_fetch_and_or(flags, XSW_PROC_RUN_FDS);
 	}
+	if (xsw_direct_loads)
+		return run_observe(vcpu, vcpu->arch.xcr0, vcpu->arch.guest_supported_xcr0,
+				   vcpu->arch.guest_fpu.fpstate, -1);
 	/* guest_fpu.fpstate, xcr0, guest_supported_xcr0: neighbours in kvm_vcpu_arch */
 	arch = &vcpu->arch;
 	base = xsw_span_base(arch, guest_fpu.fpstate);
@@ -659,7 +681,7 @@ int xsw_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
 }
 
 static __always_inline int on_create_vm(struct task_struct *task, const struct xsw_inflight *in,
-					long ret, __u64 dur)
+					long ret)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct xsw_event *ev;
@@ -674,7 +696,7 @@ static __always_inline int on_create_vm(struct task_struct *task, const struct x
 			vm_track(vm, tgid, 1);
 	}
 	mark_kvm_proc(tgid);
-	ev = ev_reserve(XSW_EV_VM_CREATE, vm, -1, ret < 0 ? ret : 0, dur);
+	ev = ev_reserve(XSW_EV_VM_CREATE, vm, -1, ret < 0 ? ret : 0, in->ts);
 	if (!ev)
 		return 0;
 	ev->vm_create.type = in->arg;
@@ -685,14 +707,14 @@ static __always_inline int on_create_vm(struct task_struct *task, const struct x
 static __always_inline int on_supported_cpuid(struct task_struct *task,
 					      const struct xsw_inflight *in,
 					      enum xsw_kvm_file kind, struct file *file,
-					      long ret, __u64 dur)
+					      long ret)
 {
 	struct xsw_event *ev;
 	__u64 vm = kind == XSW_FILE_VM ? (__u64)file_private(file) : 0;
 
 	/* A VMM in the making: its exit must be reported (and its state freed). */
 	mark_kvm_proc(bpf_get_current_pid_tgid() >> 32);
-	ev = ev_reserve(XSW_EV_SUPPORTED_CPUID, vm, -1, ret < 0 ? ret : 0, dur);
+	ev = ev_reserve(XSW_EV_SUPPORTED_CPUID, vm, -1, ret < 0 ? ret : 0, in->ts);
 	if (!ev)
 		return 0;
 	ev->supported.system = kind == XSW_FILE_SYSTEM;
@@ -711,7 +733,7 @@ static __always_inline int on_supported_cpuid(struct task_struct *task,
  * and the VM is vcpu->kvm: the VM fd is walked only when the call failed.
  */
 static __always_inline int on_create_vcpu(struct task_struct *task, const struct xsw_inflight *in,
-					  long ret, __u64 dur)
+					  long ret)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct kvm_vcpu *vcpu = NULL;
@@ -719,13 +741,16 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 	__s32 vcpu_id = (__s32)in->arg;
 	struct xsw_perm after = {};
 	struct xsw_vcpu_ids ids;
-	__u64 vm;
+	__u64 vm, addr = 0;
 
 	if (ret >= 0) {
 		struct file *f = xsw_fd_file(task, ret);
 
+		/* The address as a number, for the slot's tag bit. */
 		if (xsw_kvm_file_kind(f) == XSW_FILE_VCPU)
-			vcpu = file_private(f);
+			addr = (__u64)file_private(f);
+		if (addr)
+			vcpu = xsw_kptr(struct kvm_vcpu, addr);
 	}
 	if (vcpu) {
 		vcpu_ids(vcpu, &ids);
@@ -751,14 +776,14 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 		}
 		if (vs) {
 			__sync_fetch_and_add(&vs->fds, 1);
-			vm_slot_set(vs, vm, ids.idx, (__u64)vcpu | XSW_SLOT_CREATED);
+			vm_slot_set(vs, vm, ids.idx, addr | XSW_SLOT_CREATED);
 		}
 	} else {
 		mark_kvm_proc(tgid);
 	}
 	xsw_read_perm(task, true, &after);
 
-	ev = ev_reserve(XSW_EV_VCPU_CREATE, vm, vcpu_id, ret < 0 ? ret : 0, dur);
+	ev = ev_reserve(XSW_EV_VCPU_CREATE, vm, vcpu_id, ret < 0 ? ret : 0, in->ts);
 	if (!ev)
 		return 0;
 	ev->vcpu.guest_perm = after;
@@ -781,9 +806,9 @@ static __always_inline int on_create_vcpu(struct task_struct *task, const struct
 }
 
 static __always_inline int on_set_cpuid(struct task_struct *task, const struct xsw_inflight *in,
-					struct file *vcpu_file, long ret, __u64 dur)
+					struct file *vcpu_file, long ret)
 {
-	struct kvm_vcpu *vcpu = file_private(vcpu_file);
+	struct kvm_vcpu *vcpu = file_vcpu(vcpu_file);
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct xsw_vcpu_state *st;
 	struct xsw_event *ev;
@@ -804,20 +829,20 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 		if (!st->created_seen)
 			gen = 0;
 	} else {	/* the vcpus map is full */
-		vm = (__u64)BPF_CORE_READ(vcpu, kvm);
-		vcpu_id = BPF_CORE_READ(vcpu, vcpu_id);
+		vm = (__u64)xsw_load(vcpu, kvm);
+		vcpu_id = xsw_load(vcpu, vcpu_id);
 	}
 
-	ev = ev_reserve(XSW_EV_SET_CPUID, vm, vcpu_id, ret < 0 ? ret : 0, dur);
+	ev = ev_reserve(XSW_EV_SET_CPUID, vm, vcpu_id, ret < 0 ? ret : 0, in->ts);
 	if (!ev)
 		return 0;
 	ev->set_cpuid.generation = gen;
 	/* What the VMM passed (KVM keeps a copy, but patches 0xD EBX at runtime). */
 	ev->set_cpuid.nent = read_user_cpuid(in->arg, &ev->set_cpuid.cpuid);
-	ev->set_cpuid.guest_supported_xcr0 = BPF_CORE_READ(vcpu, arch.guest_supported_xcr0);
+	ev->set_cpuid.guest_supported_xcr0 = xsw_load(vcpu, arch.guest_supported_xcr0);
 	ev->set_cpuid.guest_supported_xss = xsw_vcpu_supported_xss(vcpu);
 	xsw_read_perm(task, true, &ev->set_cpuid.guest_perm);
-	xsw_read_fpstate(BPF_CORE_READ(vcpu, arch.guest_fpu.fpstate), &ev->set_cpuid.fps);
+	xsw_read_fpstate(xsw_load(vcpu, arch.guest_fpu.fpstate), &ev->set_cpuid.fps);
 	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
@@ -829,7 +854,6 @@ int xsw_ioctl_exit(struct trace_event_raw_sys_exit *ctx)
 	struct xsw_inflight in;
 	enum xsw_kvm_file kind;
 	struct file *file;
-	__u64 dur;
 	long ret;
 
 	if (!inflight_take(&in))
@@ -837,25 +861,24 @@ int xsw_ioctl_exit(struct trace_event_raw_sys_exit *ctx)
 	if (in.kind != XSW_INFLIGHT_IOCTL)
 		return 0;
 	ret = ctx->ret;
-	dur = bpf_ktime_get_ns() - in.ts;
 	task = bpf_get_current_task_btf();
 	if (in.cmd == XSW_KVM_CREATE_VCPU)	/* the hot one: its own fd walks */
-		return on_create_vcpu(task, &in, ret, dur);
+		return on_create_vcpu(task, &in, ret);
 	file = xsw_fd_file(task, in.fd);
 	kind = xsw_kvm_file_kind(file);
 
 	switch (in.cmd) {
 	case XSW_KVM_CREATE_VM:
 		if (kind == XSW_FILE_SYSTEM)
-			return on_create_vm(task, &in, ret, dur);
+			return on_create_vm(task, &in, ret);
 		break;
 	case XSW_KVM_GET_SUPPORTED_CPUID:
 		if (kind == XSW_FILE_SYSTEM || kind == XSW_FILE_VM)
-			return on_supported_cpuid(task, &in, kind, file, ret, dur);
+			return on_supported_cpuid(task, &in, kind, file, ret);
 		break;
 	case XSW_KVM_SET_CPUID2:
 		if (kind == XSW_FILE_VCPU)
-			return on_set_cpuid(task, &in, file, ret, dur);
+			return on_set_cpuid(task, &in, file, ret);
 		break;
 	}
 	return 0;
@@ -908,7 +931,7 @@ int xsw_prctl_exit(struct trace_event_raw_sys_exit *ctx)
 	mark_kvm_proc(id >> 32);
 	request = in.cmd == XSW_ARCH_REQ_XCOMP_PERM || in.cmd == XSW_ARCH_REQ_XCOMP_GUEST_PERM;
 	ev = ev_reserve(XSW_EV_PERM_REQUEST, 0, -1, ret < 0 ? ret : 0,
-			bpf_ktime_get_ns() - in.ts);
+			in.ts);
 	if (!ev)
 		return 0;
 	ev->perm.option = in.cmd;
@@ -942,12 +965,17 @@ int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 	task = bpf_get_current_task_btf();
 	file = xsw_fd_file(task, (int)ctx->args[0]);
 	kind = xsw_kvm_file_kind(file);
-	if (kind == XSW_FILE_VM)
+	if (kind == XSW_FILE_VM) {
 		vm = (__u64)file_private(file);
-	else if (kind == XSW_FILE_VCPU)
-		vm = (__u64)BPF_CORE_READ((struct kvm_vcpu *)file_private(file), kvm);
-	else
+	} else if (kind == XSW_FILE_VCPU) {
+		struct kvm_vcpu *vcpu = file_vcpu(file);
+
+		if (!vcpu)
+			return 0;
+		vm = (__u64)xsw_load(vcpu, kvm);
+	} else {
 		return 0;
+	}
 	/* The fd number may name another vCPU next. */
 	if (kind == XSW_FILE_VCPU && (*flags & XSW_PROC_RUN_FDS)) {
 		__u64 key = (__u64)tgid << 32 | (__u32)ctx->args[0];

@@ -177,4 +177,37 @@ t_eq "multi --vms 2 --vcpus 20: per VM, 20 vcpu_destroy then vm_destroy, all bef
 		$1 == "vm_destroy" { vmgone[$2] = 1; if (exited) bad = bad " vm after exit"; print d[$2] }
 		$1 == "process_exit" { exited = 1 }
 		END { if (bad) print bad }' | xargs)" "20 20"
+# How the syscall tier reads kernel structs (--reads): plain loads through
+# bpf_rdonly_cast() pointers where the kernel has the kfunc (v6.2+), probe
+# reads elsewhere. Both must see the same lifecycle with the same kernel
+# figures; auto must pick direct loads where they are possible, not fall
+# back in silence. Addresses, pids and times differ between runs and are
+# left out of the comparison.
+norm='select(.event != "summary") | [.event, (.vcpu_id | tostring), (.ret | tostring),
+	(.fpstate // {} | tostring), (.perm // {} | tostring), (.generation // "" | tostring),
+	(.locked_now // "" | tostring), (.uabi_size // "" | tostring)] | join(" ")'
+bpftool btf dump file /sys/kernel/btf/vmlinux >"$tmp/btf.txt" 2>&1
+if grep -q "FUNC 'bpf_rdonly_cast'" "$tmp/btf.txt"; then
+	for how in auto direct probe; do
+		"$W" run -q --probes=syscall --reads=$how --json "$tmp/reads-$how.jsonl" -- \
+			"$VL" multi --vms 2 --vcpus 3 >/dev/null 2>"$tmp/reads-$how.err"
+		t_eq "--reads=$how: exit status 0" "$?" 0
+	done
+	t_check "--reads=auto on a kernel with bpf_rdonly_cast: direct loads" \
+		grep -q "probe tier: syscall (forced), direct loads" "$tmp/reads-auto.err"
+	t_check "--reads=probe: probe reads" \
+		grep -q "probe tier: syscall (forced), probe reads" "$tmp/reads-probe.err"
+	# multi runs a thread per vCPU: compare the events as sets.
+	t_check "--reads=direct and --reads=probe: the same events and kernel figures" \
+		diff <(jq -r "$norm" "$tmp/reads-direct.jsonl" | sort) \
+		<(jq -r "$norm" "$tmp/reads-probe.jsonl" | sort)
+	t_eq "--reads=probe: 6 vCPUs created and destroyed" \
+		"$(jq -r 'select(.event == "vcpu_create" or .event == "vcpu_destroy") | .event' "$tmp/reads-probe.jsonl" | sort | uniq -c | awk '{ print $1 }' | xargs)" "6 6"
+else
+	t_skip "--reads=direct/probe comparison" "this kernel's BTF has no bpf_rdonly_cast (before v6.2): only probe reads run here"
+fi
+"$W" run -q --reads=fast -- true >/dev/null 2>"$tmp/reads-bad.err"
+t_eq "--reads=fast: exit status 2 (usage)" "$?" 2
+t_check "--reads=fast: names the option and the choices" \
+	grep -q -- "--reads: unknown way 'fast' (auto, direct, probe)" "$tmp/reads-bad.err"
 t_done

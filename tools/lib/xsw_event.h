@@ -204,4 +204,72 @@ struct xsw_event {
 	};
 };
 
+/*
+ * Bytes of an event of @type: the header and the payload its type uses.
+ * The probes reserve only that much in the ring buffer (a vcpu_create
+ * record is 160 bytes where the whole struct is 288: fewer cache lines to
+ * zero and to move to the reader's CPU); readers copy a record into a
+ * zeroed struct xsw_event.
+ */
+#define XSW_EV_BYTES(member)							\
+	(__builtin_offsetof(struct xsw_event, member) +				\
+	 sizeof(((struct xsw_event *)0)->member))
+#define XSW_EV_HEADER_BYTES __builtin_offsetof(struct xsw_event, perm)
+
+static inline __u32 xsw_event_bytes(__u32 type)
+{
+	switch (type) {
+	case XSW_EV_PERM_REQUEST:
+		return XSW_EV_BYTES(perm);
+	case XSW_EV_SUPPORTED_CPUID:
+		return XSW_EV_BYTES(supported);
+	case XSW_EV_VM_CREATE:
+		return XSW_EV_BYTES(vm_create);
+	case XSW_EV_VCPU_CREATE:
+	case XSW_EV_PERM_SYNC:
+	case XSW_EV_VCPU_DESTROY:
+		return XSW_EV_BYTES(vcpu);
+	case XSW_EV_SET_CPUID:
+		return XSW_EV_BYTES(set_cpuid);
+	case XSW_EV_FPSTATE_REALLOC:
+		return XSW_EV_BYTES(realloc);
+	case XSW_EV_FIRST_RUN:
+	case XSW_EV_XCR0_CHANGE:
+		return XSW_EV_BYTES(run);
+	case XSW_EV_VM_DESTROY:
+		return XSW_EV_HEADER_BYTES;
+	case XSW_EV_PROCESS_EXIT:
+		return XSW_EV_BYTES(exit);
+	case XSW_EV_LOST:
+		return XSW_EV_BYTES(lost);
+	default:
+		return sizeof(struct xsw_event);
+	}
+}
+
+#ifndef __VMLINUX_H__
+#include <stdbool.h>
+#include <string.h>
+
+/*
+ * A ring buffer record as a whole event: @out gets the record and zeroes
+ * past it. False when the record is shorter than its type's payload or
+ * longer than an event.
+ */
+static inline bool xsw_record_event(const void *data, size_t size, struct xsw_event *out)
+{
+	__u32 type;
+
+	if (size < XSW_EV_HEADER_BYTES || size > sizeof(*out))
+		return false;
+	memcpy(&type, (const char *)data + __builtin_offsetof(struct xsw_event, type),
+	       sizeof(type));
+	if (size < xsw_event_bytes(type))
+		return false;
+	memcpy(out, data, size);
+	memset((char *)out + size, 0, sizeof(*out) - size);
+	return true;
+}
+#endif
+
 #endif /* XSW_EVENT_H */

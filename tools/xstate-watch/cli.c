@@ -200,6 +200,7 @@ int xsw_cli_probe_start(struct xsw_cli_probe *cp, enum xsw_tier want,
 	struct xsw_err err = { 0 };
 	char why[512] = "";
 	uint64_t t0 = xsw_cli_now_ns();
+	const char *detail;
 
 	memset(cp, 0, sizeof(*cp));
 	cp->eng = eng;
@@ -219,8 +220,10 @@ int xsw_cli_probe_start(struct xsw_cli_probe *cp, enum xsw_tier want,
 		fprintf(stderr, "xstate-watch: probe tier %s: %s\n", cp->ops->name, err.msg);
 		return -1;
 	}
-	fprintf(stderr, "xstate-watch: probe tier: %s%s%s%s (attached in %.1f ms)\n",
+	detail = cp->ops->detail ? cp->ops->detail(cp->probe) : NULL;
+	fprintf(stderr, "xstate-watch: probe tier: %s%s%s%s%s%s (attached in %.1f ms)\n",
 		cp->ops->name, want == XSW_TIER_AUTO ? "" : " (forced)",
+		detail ? ", " : "", detail ? detail : "",
 		why[0] ? "; passed over: " : "", why,
 		(double)(xsw_cli_now_ns() - t0) / 1e6);
 	return 0;
@@ -300,6 +303,18 @@ void xsw_cli_parse_tier(struct argp_state *state, const char *arg, enum xsw_tier
 	if (xsw_tier_from_name(arg, tier))
 		argp_error(state, "--probes: unknown tier '%s' (auto, tracepoint, fentry, syscall)",
 			   arg);
+}
+
+void xsw_cli_parse_reads(struct argp_state *state, const char *arg, enum xsw_reads *reads)
+{
+	if (!strcmp(arg, "auto"))
+		*reads = XSW_READS_AUTO;
+	else if (!strcmp(arg, "direct"))
+		*reads = XSW_READS_DIRECT;
+	else if (!strcmp(arg, "probe"))
+		*reads = XSW_READS_PROBE;
+	else
+		argp_error(state, "--reads: unknown way '%s' (auto, direct, probe)", arg);
 }
 
 void xsw_cli_parse_ringbuf_kib(struct argp_state *state, const char *arg, unsigned int *kib)

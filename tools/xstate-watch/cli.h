@@ -31,6 +31,8 @@ int xsw_cli_load_cpu(const char *path, struct xsw_cpu_model *m);
 /* Option parsers shared by live and run; argp_error() on bad input. */
 struct argp_state;
 void xsw_cli_parse_tier(struct argp_state *state, const char *arg, enum xsw_tier *tier);
+/* --reads=auto|direct|probe (enum xsw_reads); argp_error() on anything else. */
+void xsw_cli_parse_reads(struct argp_state *state, const char *arg, enum xsw_reads *reads);
 void xsw_cli_parse_ringbuf_kib(struct argp_state *state, const char *arg,
 			       unsigned int *kib);
 

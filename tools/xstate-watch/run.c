@@ -45,6 +45,7 @@ static const struct argp_option run_opts[] = {
 	{ "listen", 'l', "ADDR:PORT", 0, "Serve Prometheus /metrics while CMD runs", 0 },
 	{ "no-kvm-entry-guard", 'G', NULL, 0, "Emit every kvm_entry (benchmarks of the guard)", 0 },
 	{ "ringbuf-kib", 'R', "KIB", 0, "BPF ring buffer size (default 1024; rounded up to pages, a power of 2)", 0 },
+	{ "reads", 'D', "HOW", 0, "How BPF reads kernel structs: auto (default), direct (v6.2+) or probe", 0 },
 	{ "quiet", 'q', NULL, 0, "No totals on stderr (findings still are)", 0 },
 	{},
 };
@@ -54,6 +55,7 @@ struct run_env {
 	enum xsw_tier tier;
 	bool strict, no_guard, quiet;
 	unsigned int ringbuf_kib;
+	enum xsw_reads reads;
 	char **cmd;
 };
 
@@ -69,6 +71,7 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 	case 'l': env->listen = arg; break;
 	case 'G': env->no_guard = true; break;
 	case 'R': xsw_cli_parse_ringbuf_kib(state, arg, &env->ringbuf_kib); break;
+	case 'D': xsw_cli_parse_reads(state, arg, &env->reads); break;
 	case 'q': env->quiet = true; break;
 	case 'P': xsw_cli_parse_tier(state, arg, &env->tier); break;
 	case ARGP_KEY_ARGS:
@@ -149,6 +152,7 @@ int xsw_run_main(int argc, char **argv)
 	po.follow_children = true;
 	po.kvm_entry_guard = !env.no_guard;
 	po.ringbuf_kib = env.ringbuf_kib;
+	po.reads = env.reads;
 	if (xsw_cli_probe_start(&cp, env.tier, &po, cli.eng)) {
 		close(gate[1]);	/* the child exits 127 without running CMD */
 		waitpid(child_pid, NULL, 0);

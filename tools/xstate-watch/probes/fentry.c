@@ -75,10 +75,11 @@ static int fentry_available(struct xsw_err *err)
 static int handle_event(void *ctx, void *data, size_t size)
 {
 	struct xsw_probe *p = ctx;
+	struct xsw_event ev;
 
-	if (size < sizeof(struct xsw_event))
+	if (!xsw_record_event(data, size, &ev))
 		return 0;
-	p->fn(data, p->arg);
+	p->fn(&ev, p->arg);
 	return 0;
 }
 

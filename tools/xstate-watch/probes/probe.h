@@ -23,6 +23,17 @@ enum xsw_tier {
 
 typedef void (*xsw_event_fn)(const struct xsw_event *ev, void *arg);
 
+/*
+ * How the syscall tier's programs read kernel structs: plain loads through
+ * bpf_rdonly_cast() pointers (v6.2+), or bpf_probe_read_kernel() calls.
+ * auto tries direct loads and falls back, saying why.
+ */
+enum xsw_reads {
+	XSW_READS_AUTO = 0,
+	XSW_READS_DIRECT,
+	XSW_READS_PROBE,
+};
+
 struct xsw_probe_opts {
 	uint32_t pid_filter;	/* 0: every process; else only this tgid ... */
 	bool follow_children;	/* ... and its descendants (run -- CMD) */
@@ -33,6 +44,7 @@ struct xsw_probe_opts {
 	 */
 	bool kvm_entry_guard;
 	unsigned int ringbuf_kib;	/* ring buffer size, 0 = default (1 MiB) */
+	enum xsw_reads reads;	/* how the syscall tier reads kernel structs */
 	bool verbose;		/* libbpf's log to stderr (else kept for errors) */
 };
 
@@ -55,6 +67,8 @@ struct xsw_probe_tier_ops {
 	int (*poll)(struct xsw_probe *p, int timeout_ms);
 	/* Events the BPF side could not deliver so far (ring buffer full). */
 	uint64_t (*lost)(struct xsw_probe *p);
+	/* Optional: how the open tier runs, for the start-up line ("direct loads"). */
+	const char *(*detail)(struct xsw_probe *p);
 	/* Detach and free; events still queued are dropped: poll(p, 0) first. */
 	void (*close)(struct xsw_probe *p);
 };

@@ -26,6 +26,7 @@ struct xsw_probe {
 	uint64_t *percpu;	/* scratch for reading the drop counter */
 	uint64_t lost_reported;	/* drops already delivered as XSW_EV_LOST */
 	int delivered;		/* events delivered by the current poll */
+	char detail[256];	/* "direct loads", or probe reads and why */
 };
 
 /* What the tier needs from the kernel, each tried for real where possible. */
@@ -58,10 +59,8 @@ static int on_sample(void *ctx, void *data, size_t size)
 	struct xsw_probe *p = ctx;
 	struct xsw_event ev;
 
-	/* The BPF side writes exactly one struct xsw_event per record. */
-	if (size < sizeof(ev))
+	if (!xsw_record_event(data, size, &ev))
 		return 0;
-	memcpy(&ev, data, sizeof(ev));
 	if (ev.type == XSW_EV_VCPU_CREATE && ev.vcpu.perm_sync_follows) {
 		struct xsw_event sync = ev;
 
@@ -122,6 +121,54 @@ static void syscall_close(struct xsw_probe *p)
 	free(p);
 }
 
+/*
+ * Open and load the BPF object, reading kernel structs with plain loads
+ * (@direct: bpf_rdonly_cast(), xsw_core.h) or with probe reads.
+ */
+static int syscall_load(struct xsw_probe *p, const struct xsw_probe_opts *opts, bool direct,
+			struct xsw_err *err)
+{
+	int ret;
+
+	xsw_syscall__destroy(p->skel);
+	xsw_libbpf_log_clear();
+	p->skel = xsw_syscall__open();
+	if (!p->skel)
+		return xsw_err_set(err, errno ? errno : EINVAL,
+				   "syscall tier: opening the BPF object failed: %s%s%s",
+				   strerror(errno), xsw_libbpf_log_tail()[0] ? ": " : "",
+				   xsw_libbpf_log_tail());
+	p->skel->rodata->xsw_direct_loads = direct;
+	if (opts) {
+		p->skel->rodata->targ_tgid = opts->pid_filter;
+		p->skel->rodata->follow_children = opts->follow_children;
+		p->skel->rodata->kvm_entry_guard = opts->kvm_entry_guard;
+		/* Batch wakeups: a quarter of the ring (see submit_flags()). */
+		p->skel->rodata->wakeup_bytes = xsw_ringbuf_bytes(opts->ringbuf_kib) / 4;
+	}
+	ret = bpf_map__set_max_entries(p->skel->maps.events,
+				       xsw_ringbuf_bytes(opts ? opts->ringbuf_kib : 0));
+	if (ret)
+		return xsw_err_set(err, -ret, "syscall tier: ring buffer size: %s",
+				   strerror(-ret));
+	ret = xsw_syscall__load(p->skel);
+	if (ret)
+		return xsw_err_set(err, -ret,
+				   "syscall tier: the kernel refused the BPF programs (%s)%s%s",
+				   strerror(-ret), xsw_libbpf_log_tail()[0] ? ": " : "",
+				   xsw_libbpf_log_tail());
+	if (direct)
+		snprintf(p->detail, sizeof(p->detail), "direct loads");
+	else if (!p->detail[0])
+		snprintf(p->detail, sizeof(p->detail), "probe reads");
+	return 0;
+}
+
+static const char *syscall_detail(struct xsw_probe *p)
+{
+	return p->detail;
+}
+
 static int syscall_open(struct xsw_probe **pp, const struct xsw_probe_opts *opts,
 			xsw_event_fn fn, void *arg, struct xsw_err *err)
 {
@@ -149,37 +196,20 @@ static int syscall_open(struct xsw_probe **pp, const struct xsw_probe_opts *opts
 	}
 
 	xsw_libbpf_log_setup(opts && opts->verbose);
-	xsw_libbpf_log_clear();
-	p->skel = xsw_syscall__open();
-	if (!p->skel) {
-		ret = xsw_err_set(err, errno ? errno : EINVAL,
-				  "syscall tier: opening the BPF object failed: %s%s%s",
-				  strerror(errno), xsw_libbpf_log_tail()[0] ? ": " : "",
-				  xsw_libbpf_log_tail());
+	if (!opts || opts->reads != XSW_READS_PROBE) {
+		ret = syscall_load(p, opts, true, err);
+		if (ret && (!opts || opts->reads == XSW_READS_AUTO)) {
+			/* Say why, then run as kernels before v6.2 do. */
+			snprintf(p->detail, sizeof(p->detail),
+				 "probe reads; direct loads refused: %.200s",
+				 err ? err->msg : "?");
+			ret = syscall_load(p, opts, false, err);
+		}
+	} else {
+		ret = syscall_load(p, opts, false, err);
+	}
+	if (ret)
 		goto fail;
-	}
-	if (opts) {
-		p->skel->rodata->targ_tgid = opts->pid_filter;
-		p->skel->rodata->follow_children = opts->follow_children;
-		p->skel->rodata->kvm_entry_guard = opts->kvm_entry_guard;
-		/* Batch wakeups: a quarter of the ring (see submit_flags()). */
-		p->skel->rodata->wakeup_bytes = xsw_ringbuf_bytes(opts->ringbuf_kib) / 4;
-	}
-	ret = bpf_map__set_max_entries(p->skel->maps.events,
-				       xsw_ringbuf_bytes(opts ? opts->ringbuf_kib : 0));
-	if (ret) {
-		ret = xsw_err_set(err, -ret, "syscall tier: ring buffer size: %s",
-				  strerror(-ret));
-		goto fail;
-	}
-	ret = xsw_syscall__load(p->skel);
-	if (ret) {
-		ret = xsw_err_set(err, -ret,
-				  "syscall tier: the kernel refused the BPF programs (%s)%s%s",
-				  strerror(-ret), xsw_libbpf_log_tail()[0] ? ": " : "",
-				  xsw_libbpf_log_tail());
-		goto fail;
-	}
 	ret = xsw_syscall__attach(p->skel);
 	if (ret) {
 		ret = xsw_err_set(err, -ret, "syscall tier: attaching the probes failed (%s)%s%s",
@@ -237,5 +267,6 @@ const struct xsw_probe_tier_ops xsw_tier_syscall = {
 	.open = syscall_open,
 	.poll = syscall_poll,
 	.lost = syscall_lost,
+	.detail = syscall_detail,
 	.close = syscall_close,
 };

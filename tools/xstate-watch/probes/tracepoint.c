@@ -90,8 +90,10 @@ static void batch_add(struct xsw_probe *p, const struct xsw_event *ev)
 
 static int handle_tp_event(void *ctx, void *data, size_t size)
 {
-	if (size >= sizeof(struct xsw_event))
-		batch_add(ctx, data);
+	struct xsw_event ev;
+
+	if (xsw_record_event(data, size, &ev))
+		batch_add(ctx, &ev);
 	return 0;
 }
 
