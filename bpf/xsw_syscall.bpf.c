@@ -227,12 +227,25 @@ struct {
 	__type(value, __u64);	/* struct kvm_vcpu * */
 } vm_vcpus SEC(".maps");
 
-/* ioctl(KVM_RUN) fallback: (tgid << 32 | fd) -> struct kvm_vcpu *. */
+/*
+ * ioctl(KVM_RUN) fallback, per (tgid << 32 | fd): the fd's vCPU, and what
+ * the guard last saw through this fd. A KVM_RUN that finds the same
+ * values here is done without looking up the vcpus entry (whose guard
+ * state these copy), one hash lookup less per KVM_RUN.
+ */
+struct xsw_run_fd {
+	__u64 vcpu;		/* struct kvm_vcpu * */
+	__u64 xcr0;
+	__u64 supported_xcr0;
+	__u64 fpstate;
+	__u64 seen;		/* the fields above hold what the guard saw */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
-	__type(value, __u64);
+	__type(value, struct xsw_run_fd);
 } run_fds SEC(".maps");
 
 /* Set once tp_btf/kvm_entry has run: the KVM backend fires it. */
@@ -416,7 +429,8 @@ static long vm_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
 	return 0;
 }
 
-static long run_fds_exit_cb(struct bpf_map *map, __u64 *key, __u64 *vcpu, struct teardown *td)
+static long run_fds_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_run_fd *rf,
+			    struct teardown *td)
 {
 	if (*key >> 32 == td->tgid)
 		bpf_map_delete_elem(map, key);
@@ -524,7 +538,8 @@ static __always_inline struct xsw_vcpu_state *vcpu_adopt(struct kvm_vcpu *vcpu, 
  * The per-vCPU guard: an event on the first entry, then only when the
  * guest's XCR0, its supported XCR0 or the fpstate (pointer or size)
  * changed. With kvm_entry_guard off, an event every time (to measure what
- * the guard saves).
+ * the guard saves). Returns 1 when the vcpus entry now holds these
+ * values (run_fds may copy them), 0 when the vCPU is not tracked.
  *
  * @size is fps->size, or -1 where the caller has not read it: an fpstate's
  * size is set when it is allocated (__fpstate_reset(), fpstate_realloc()
@@ -544,7 +559,7 @@ static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 
 		if (kvm_entry_guard && st->entered && st->xcr0 == xcr0 &&
 		    st->supported_xcr0 == supported && st->fpstate == (__u64)fps &&
 		    (size < 0 || st->fpstate_size == size))
-			return 0;
+			return 1;
 		type = st->entered ? XSW_EV_XCR0_CHANGE : XSW_EV_FIRST_RUN;
 		if (!st->entered && !st->created_seen && BPF_CORE_READ(vcpu, stat.exits))
 			type = XSW_EV_XCR0_CHANGE;
@@ -572,12 +587,12 @@ static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 
 
 	ev = ev_reserve(type, st->vm, st->vcpu_id, 0, 0);
 	if (!ev)
-		return 0;
+		return 1;
 	ev->run.guest_xcr0 = xcr0;
 	ev->run.guest_supported_xcr0 = supported;
 	xsw_read_fpstate(fps, &ev->run.fps);
 	bpf_ringbuf_submit(ev, submit_flags());
-	return 0;
+	return 1;
 }
 
 /*
@@ -600,52 +615,68 @@ int BPF_PROG(xsw_kvm_entry, struct kvm_vcpu *vcpu)
  * CI host: PVM, kvm_pvm.ko, runs guests without calling trace_kvm_entry()):
  * the same guard at ioctl(KVM_RUN) entry, i.e. once per KVM_RUN rather than
  * per VM entry. Off (one global load) as soon as kvm_entry has fired once
- * anywhere on the system. The vCPU of an fd is cached per (tgid, fd) so the
- * fd -> file walk happens once per vCPU fd.
+ * anywhere on the system. The vCPU of an fd and the guard's values are
+ * cached per (tgid, fd) (run_fds), so the fd -> file walk happens once per
+ * vCPU fd and an unchanged KVM_RUN costs one hash lookup.
  */
 static __always_inline int on_run_enter(long fd)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct kvm_vcpu_arch *arch;
+	__u64 key, xcr0, supported;
 	__u8 buf[XSW_SPAN_MAX];
+	struct xsw_run_fd *rf;
 	struct kvm_vcpu *vcpu;
 	struct fpstate *fps;
-	__u64 key, *cached;
 	__u32 *flags, base;
 
 	if (kvm_entry_fires || !tgid_wanted(tgid))
 		return 0;
 	key = (__u64)tgid << 32 | (__u32)fd;
-	cached = bpf_map_lookup_elem(&run_fds, &key);
-	if (cached) {
-		vcpu = xsw_kptr(struct kvm_vcpu, *cached);
-	} else {
+	rf = bpf_map_lookup_elem(&run_fds, &key);
+	if (!rf) {
 		struct file *file = xsw_fd_file(bpf_get_current_task_btf(), fd);
-		__u64 v;
+		struct xsw_run_fd nrf = {};
 
 		if (xsw_kvm_file_kind(file) != XSW_FILE_VCPU)
 			return 0;
-		vcpu = file_vcpu(file);
-		if (!vcpu)
+		nrf.vcpu = (__u64)file_private(file);
+		if (!nrf.vcpu)
 			return 0;
-		v = (__u64)vcpu;
-		bpf_map_update_elem(&run_fds, &key, &v, BPF_ANY);
+		bpf_map_update_elem(&run_fds, &key, &nrf, BPF_ANY);
+		rf = bpf_map_lookup_elem(&run_fds, &key);
+		if (!rf)
+			return 0;
 		/* So that its exit walks run_fds (only then). */
 		flags = mark_kvm_proc(tgid);
 		if (flags && !(*flags & XSW_PROC_RUN_FDS))
 			__sync_fetch_and_or(flags, XSW_PROC_RUN_FDS);
 	}
-	if (xsw_direct_loads)
-		return run_observe(vcpu, vcpu->arch.xcr0, vcpu->arch.guest_supported_xcr0,
-				   vcpu->arch.guest_fpu.fpstate, -1);
-	/* guest_fpu.fpstate, xcr0, guest_supported_xcr0: neighbours in kvm_vcpu_arch */
-	arch = &vcpu->arch;
-	base = xsw_span_base(arch, guest_fpu.fpstate);
-	if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)arch + base))
+	vcpu = xsw_kptr(struct kvm_vcpu, rf->vcpu);
+	if (xsw_direct_loads) {
+		xcr0 = vcpu->arch.xcr0;
+		supported = vcpu->arch.guest_supported_xcr0;
+		fps = vcpu->arch.guest_fpu.fpstate;
+	} else {
+		/* guest_fpu.fpstate, xcr0, guest_supported_xcr0: neighbours in kvm_vcpu_arch */
+		struct kvm_vcpu_arch *arch = &vcpu->arch;
+
+		base = xsw_span_base(arch, guest_fpu.fpstate);
+		if (bpf_probe_read_kernel(buf, sizeof(buf), (void *)arch + base))
+			return 0;
+		xcr0 = xsw_span_get(buf, base, arch, xcr0);
+		supported = xsw_span_get(buf, base, arch, guest_supported_xcr0);
+		fps = xsw_span_get(buf, base, arch, guest_fpu.fpstate);
+	}
+	if (kvm_entry_guard && rf->seen && rf->xcr0 == xcr0 &&
+	    rf->supported_xcr0 == supported && rf->fpstate == (__u64)fps)
 		return 0;
-	fps = xsw_span_get(buf, base, arch, guest_fpu.fpstate);
-	return run_observe(vcpu, xsw_span_get(buf, base, arch, xcr0),
-			   xsw_span_get(buf, base, arch, guest_supported_xcr0), fps, -1);
+	if (run_observe(vcpu, xcr0, supported, fps, -1)) {
+		rf->xcr0 = xcr0;
+		rf->supported_xcr0 = supported;
+		rf->fpstate = (__u64)fps;
+		rf->seen = 1;
+	}
+	return 0;
 }
 
 /* --- ioctl ---------------------------------------------------------------- */
