@@ -31,6 +31,9 @@
 /* arch/x86/include/asm/fpu/types.h: bit 63 of fpu_state_perm::__state_perm */
 #define XSW_FPU_GUEST_PERM_LOCKED	(1ULL << 63)
 
+/* include/uapi/linux/magic.h: the anon_inode_getfd() files' filesystem */
+#define XSW_ANON_INODE_FS_MAGIC		0x09041934
+
 /* /dev/kvm is misc device KVM_MINOR (232); kernel dev_t is major << 20 | minor */
 #define XSW_MISC_MAJOR			10
 #define XSW_KVM_MINOR			232
@@ -331,6 +334,8 @@ static __always_inline struct file *xsw_fd_file(struct task_struct *task, long f
  * load, where the name took three reads. A file whose f_op matches none
  * still gets the name check, so tables that moved (kvm.ko reloaded) are
  * learned again, and KVM's other anon files (stats, devices) stay OTHER.
+ * The name counts only on an anonymous inode: a file on disk named
+ * "kvm-vm" must not teach its filesystem's f_op.
  */
 __u64 xsw_kvm_fops[4];
 
@@ -344,7 +349,7 @@ static __always_inline enum xsw_kvm_file xsw_kvm_file_kind(struct file *file)
 	enum xsw_kvm_file kind = XSW_FILE_OTHER;
 	const unsigned char *name;
 	char buf[10] = {};
-	__u64 fop;
+	__u64 fop, magic;
 	__u32 rdev;
 
 	if (!file)
@@ -368,6 +373,10 @@ static __always_inline enum xsw_kvm_file xsw_kvm_file_kind(struct file *file)
 		else if (buf[4] == 'v' && buf[5] == 'c' && buf[6] == 'p' && buf[7] == 'u' &&
 			 buf[8] == ':')
 			kind = XSW_FILE_VCPU;
+		magic = xsw_direct_loads ? file->f_inode->i_sb->s_magic :
+					   BPF_CORE_READ(file, f_inode, i_sb, s_magic);
+		if (magic != XSW_ANON_INODE_FS_MAGIC)
+			kind = XSW_FILE_OTHER;
 	} else {
 		rdev = xsw_direct_loads ? file->f_inode->i_rdev :
 					  BPF_CORE_READ(file, f_inode, i_rdev);

@@ -215,4 +215,27 @@ fi
 t_eq "--reads=fast: exit status 2 (usage)" "$?" 2
 t_check "--reads=fast: names the option and the choices" \
 	grep -q -- "--reads: unknown way 'fast' (auto, direct, probe)" "$tmp/reads-bad.err"
+# Files on disk named like KVM's anonymous inodes are not KVM objects:
+# KVM ioctls on them report nothing (before the anon-inode check they gave
+# supported_cpuid events, and taught the syscall tier their filesystem's f_op as a
+# VM's), and a real VM afterwards is still seen.
+mkdir -p "$tmp/fake"
+cat >"$tmp/fake.py" <<'PY'
+import fcntl, os, sys
+for name in ("kvm-vm", "kvm-vcpu:0"):
+    fd = os.open(os.path.join(sys.argv[1], name), os.O_RDWR | os.O_CREAT, 0o600)
+    for cmd in (0xC008AE05, 0x4008AE90):	# KVM_GET_SUPPORTED_CPUID, KVM_SET_CPUID2
+        try:
+            fcntl.ioctl(fd, cmd, bytearray(8))
+        except OSError:
+            pass
+    os.close(fd)
+os.execv(sys.argv[2], sys.argv[2:])
+PY
+"$W" run -q --json "$tmp/fake.jsonl" -- python3 "$tmp/fake.py" "$tmp/fake" "$VL" basic \
+	>/dev/null 2>"$tmp/fake.err"
+t_eq "files named kvm-vm/kvm-vcpu:0 on disk, then basic: exit status 0" "$?" 0
+t_eq "files named kvm-vm/kvm-vcpu:0: no event for them; the real VM's lifecycle after" \
+	"$(jq -r 'select(.event != "summary") | .event' "$tmp/fake.jsonl" | xargs)" \
+	"$(jq -r 'select(.event != "summary") | .event' "$tmp/basic.jsonl" | xargs)"
 t_done
