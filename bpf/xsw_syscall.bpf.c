@@ -150,15 +150,33 @@ struct {
 	__type(value, __u8);
 } followed SEC(".maps");
 
-/* Processes with KVM state (a VM, a vCPU, an FPU permission call). */
-#define XSW_PROC_KVM	1u
-#define XSW_PROC_RUN_FDS	2u	/* has entries in run_fds */
+/*
+ * Processes with KVM state (a VM, a vCPU, an FPU permission call), with
+ * what their exit must clean up: the VMs they own and the fds they have
+ * in run_fds. Listing them here is what lets the exit skip the walks of
+ * the whole vms and run_fds maps (4096 and 16384 buckets: about 80 us per
+ * VMM exit here); a process with more VMs, or with higher fds, than the
+ * lists hold still gets the walk, flagged by XSW_PROC_*_MORE.
+ */
+#define XSW_PROC_KVM		1u
+#define XSW_PROC_VMS_MORE	2u	/* owns VMs not in vm[] */
+#define XSW_PROC_RUN_FDS_MORE	4u	/* has run_fds entries for fds >= XSW_PROC_FDS */
+
+#define XSW_PROC_VMS	4
+#define XSW_PROC_FDS	512
+
+struct xsw_proc {
+	__u32 flags;			/* XSW_PROC_* */
+	__u32 pad;
+	__u64 vm[XSW_PROC_VMS];		/* struct kvm * it owns, 0 when free */
+	__u64 run_fd_bits[XSW_PROC_FDS / 64];	/* fds with a run_fds entry */
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, __u32);	/* XSW_PROC_* */
+	__type(value, struct xsw_proc);
 } kvm_procs SEC(".maps");
 
 /*
@@ -265,15 +283,80 @@ static __always_inline bool tgid_wanted(__u32 tgid)
  * element from the freelist, the old one freed), and most calls here find
  * the key present: look it up first.
  */
-static __always_inline __u32 *mark_kvm_proc(__u32 tgid)
+static __always_inline struct xsw_proc *mark_kvm_proc(__u32 tgid)
 {
-	__u32 *flags = bpf_map_lookup_elem(&kvm_procs, &tgid);
-	__u32 kvm = XSW_PROC_KVM;
+	struct xsw_proc *proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
+	struct xsw_proc np = { .flags = XSW_PROC_KVM };
 
-	if (flags)
-		return flags;
-	bpf_map_update_elem(&kvm_procs, &tgid, &kvm, BPF_NOEXIST);
+	if (proc)
+		return proc;
+	bpf_map_update_elem(&kvm_procs, &tgid, &np, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&kvm_procs, &tgid);
+}
+
+/* @vm joins @tgid's VMs (or the process is flagged to have more). */
+static __always_inline void proc_add_vm(__u32 tgid, __u64 vm)
+{
+	struct xsw_proc *proc = mark_kvm_proc(tgid);
+	int i;
+
+	if (!proc)
+		return;
+	for (i = 0; i < XSW_PROC_VMS; i++)
+		if (__sync_val_compare_and_swap(&proc->vm[i], 0, vm) == 0)
+			return;
+	__sync_fetch_and_or(&proc->flags, XSW_PROC_VMS_MORE);
+}
+
+static __always_inline void proc_del_vm(__u32 tgid, __u64 vm)
+{
+	struct xsw_proc *proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
+	int i;
+
+	if (!proc)
+		return;
+	for (i = 0; i < XSW_PROC_VMS; i++)
+		__sync_val_compare_and_swap(&proc->vm[i], vm, 0);
+}
+
+/* fd's run_fds entry, as set or cleared in its process's list. */
+static __always_inline void proc_run_fd(struct xsw_proc *proc, long fd, bool set)
+{
+	__u64 bit;
+	__u32 w;
+
+	if (fd < 0)
+		return;
+	if (fd >= XSW_PROC_FDS) {
+		if (set)
+			__sync_fetch_and_or(&proc->flags, XSW_PROC_RUN_FDS_MORE);
+		return;
+	}
+	bit = 1ull << (fd & 63);
+	w = (__u32)fd / 64;
+	barrier_var(w);		/* keep the bound check on the index itself */
+	if (w >= XSW_PROC_FDS / 64)
+		return;
+	if (set)
+		__sync_fetch_and_or(&proc->run_fd_bits[w], bit);
+	else
+		__sync_fetch_and_and(&proc->run_fd_bits[w], ~bit);
+}
+
+/* Whether fd has a run_fds entry, per its process's list. */
+static __always_inline bool proc_has_run_fd(struct xsw_proc *proc, long fd)
+{
+	__u32 w;
+
+	if (fd < 0)
+		return false;
+	if (fd >= XSW_PROC_FDS)
+		return proc->flags & XSW_PROC_RUN_FDS_MORE;
+	w = (__u32)fd / 64;
+	barrier_var(w);
+	if (w >= XSW_PROC_FDS / 64)
+		return false;
+	return proc->run_fd_bits[w] & (1ull << (fd & 63));
 }
 
 /*
@@ -408,10 +491,13 @@ static long vm_vcpu_teardown_cb(__u32 idx, struct teardown *td)
 /* The VM's vCPUs, then the VM itself. */
 static __always_inline void vm_teardown(__u64 vm)
 {
+	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
 	struct teardown td = { .vm = vm };
 	struct xsw_event *ev;
 	__u32 n;
 
+	if (vs)
+		proc_del_vm(vs->tgid, vm);
 	/* Still allocated: called before the last fd's release or exit_files(). */
 	n = xsw_load(xsw_kptr(struct kvm, vm), created_vcpus);
 	bpf_loop(n < XSW_KVM_MAX_VCPUS ? n : XSW_KVM_MAX_VCPUS, vm_vcpu_teardown_cb, &td, 0);
@@ -437,6 +523,48 @@ static long run_fds_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_run_fd *
 	return 0;
 }
 
+/* An exiting process's lists (struct xsw_proc), copied: VMs, then run fds. */
+struct proc_exit {
+	__u32 tgid;
+	__u32 word;
+	__u64 vm[XSW_PROC_VMS];
+	__u64 run_fd_bits[XSW_PROC_FDS / 64];
+};
+
+static long proc_exit_vm_cb(__u32 i, struct proc_exit *pe)
+{
+	__u64 vm = pe->vm[i & (XSW_PROC_VMS - 1)];
+	struct xsw_vm_state *vs;
+
+	if (!vm)
+		return 0;
+	vs = bpf_map_lookup_elem(&vms, &vm);
+	if (vs && vs->tgid == pe->tgid)
+		vm_teardown(vm);
+	return 0;
+}
+
+static long proc_exit_fd_cb(__u32 b, struct proc_exit *pe)
+{
+	__u32 w = pe->word & (XSW_PROC_FDS / 64 - 1);
+	__u64 key;
+
+	if (!(pe->run_fd_bits[w] & (1ull << b)))
+		return 0;
+	key = (__u64)pe->tgid << 32 | (w * 64 + b);
+	bpf_map_delete_elem(&run_fds, &key);
+	return 0;
+}
+
+static long proc_exit_word_cb(__u32 i, struct proc_exit *pe)
+{
+	if (pe->run_fd_bits[i & (XSW_PROC_FDS / 64 - 1)]) {
+		pe->word = i;
+		bpf_loop(64, proc_exit_fd_cb, pe, 0);
+	}
+	return 0;
+}
+
 /*
  * Start tracking @vm for @tgid (no-op when tracked). A VM we saw created
  * has 1 fd; one first seen through a vCPU is assumed to have 2 (its own
@@ -449,7 +577,8 @@ static __always_inline struct xsw_vm_state *vm_track(__u64 vm, __u32 tgid, __s32
 
 	if (vs)		/* see mark_kvm_proc() */
 		return vs;
-	bpf_map_update_elem(&vms, &vm, &st, BPF_NOEXIST);
+	if (!bpf_map_update_elem(&vms, &vm, &st, BPF_NOEXIST))
+		proc_add_vm(tgid, vm);
 	return bpf_map_lookup_elem(&vms, &vm);
 }
 
@@ -627,7 +756,8 @@ static __always_inline int on_run_enter(long fd)
 	struct xsw_run_fd *rf;
 	struct kvm_vcpu *vcpu;
 	struct fpstate *fps;
-	__u32 *flags, base;
+	struct xsw_proc *proc;
+	__u32 base;
 
 	if (kvm_entry_fires || !tgid_wanted(tgid))
 		return 0;
@@ -646,10 +776,10 @@ static __always_inline int on_run_enter(long fd)
 		rf = bpf_map_lookup_elem(&run_fds, &key);
 		if (!rf)
 			return 0;
-		/* So that its exit walks run_fds (only then). */
-		flags = mark_kvm_proc(tgid);
-		if (flags && !(*flags & XSW_PROC_RUN_FDS))
-			__sync_fetch_and_or(flags, XSW_PROC_RUN_FDS);
+		/* So that its close and its process's exit delete the entry. */
+		proc = mark_kvm_proc(tgid);
+		if (proc)
+			proc_run_fd(proc, fd, true);
 	}
 	vcpu = xsw_kptr(struct kvm_vcpu, rf->vcpu);
 	if (xsw_direct_loads) {
@@ -982,19 +1112,20 @@ SEC("tracepoint/syscalls/sys_enter_close")
 int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	long fd = (int)ctx->args[0];
 	struct task_struct *task;
 	struct xsw_vm_state *vs;
 	enum xsw_kvm_file kind;
+	struct xsw_proc *proc;
 	struct file *file;
-	__u32 *flags;
 	__u64 vm;
 
 	/* close() is hot too: only processes known to hold KVM fds go on. */
-	flags = bpf_map_lookup_elem(&kvm_procs, &tgid);
-	if (!flags)
+	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
+	if (!proc)
 		return 0;
 	task = bpf_get_current_task_btf();
-	file = xsw_fd_file(task, (int)ctx->args[0]);
+	file = xsw_fd_file(task, fd);
 	kind = xsw_kvm_file_kind(file);
 	if (kind == XSW_FILE_VM) {
 		vm = (__u64)file_private(file);
@@ -1008,10 +1139,11 @@ int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	}
 	/* The fd number may name another vCPU next. */
-	if (kind == XSW_FILE_VCPU && (*flags & XSW_PROC_RUN_FDS)) {
-		__u64 key = (__u64)tgid << 32 | (__u32)ctx->args[0];
+	if (kind == XSW_FILE_VCPU && proc_has_run_fd(proc, fd)) {
+		__u64 key = (__u64)tgid << 32 | (__u32)fd;
 
 		bpf_map_delete_elem(&run_fds, &key);
+		proc_run_fd(proc, fd, false);
 	}
 	vs = bpf_map_lookup_elem(&vms, &vm);
 	if (!vs || __sync_fetch_and_add(&vs->fds, -1) > 1)
@@ -1030,19 +1162,27 @@ int xsw_process_exit(void *ctx)
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct teardown td = { .tgid = tgid };
 	struct xsw_event *ev;
-	__u32 *flags;
+	struct xsw_proc *proc;
+	struct proc_exit pe;
 
 	/* do_exit() decremented signal->live before this tracepoint. */
 	if (BPF_CORE_READ(task, signal, live.counter) != 0)
 		return 0;
 	if (follow_children && tgid != targ_tgid)
 		bpf_map_delete_elem(&followed, &tgid);
-	flags = bpf_map_lookup_elem(&kvm_procs, &tgid);
-	if (!flags)
+	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
+	if (!proc)
 		return 0;
+	pe.tgid = tgid;
+	pe.word = 0;
+	__builtin_memcpy(pe.vm, proc->vm, sizeof(pe.vm));
+	__builtin_memcpy(pe.run_fd_bits, proc->run_fd_bits, sizeof(pe.run_fd_bits));
 	/* Files are closed after this tracepoint: the vCPUs are still there. */
-	bpf_for_each_map_elem(&vms, vm_exit_cb, &td, 0);
-	if (*flags & XSW_PROC_RUN_FDS)	/* 16384 buckets: only when it has some */
+	bpf_loop(XSW_PROC_VMS, proc_exit_vm_cb, &pe, 0);
+	if (proc->flags & XSW_PROC_VMS_MORE)
+		bpf_for_each_map_elem(&vms, vm_exit_cb, &td, 0);
+	bpf_loop(XSW_PROC_FDS / 64, proc_exit_word_cb, &pe, 0);
+	if (proc->flags & XSW_PROC_RUN_FDS_MORE)
 		bpf_for_each_map_elem(&run_fds, run_fds_exit_cb, &td, 0);
 	bpf_map_delete_elem(&kvm_procs, &tgid);
 	ev = ev_reserve(XSW_EV_PROCESS_EXIT, 0, -1, 0, 0);

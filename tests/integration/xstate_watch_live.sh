@@ -107,4 +107,56 @@ if wait_attached "$tmp/stream.err"; then
 else
 	t_fail "--json: attaches" "$(cat "$tmp/stream.err")"
 fi
+# 4. A VMM that exits with everything open (the kernel closes its fds after
+# the exit tracepoint): its VMs and vCPUs are reported destroyed before its
+# exit, and the syscall tier keeps nothing of it in its maps. Two shapes:
+# within the per-process lists (3 VMs, low fds), and past them (6 VMs, a
+# vCPU run through fd 600), where the exit walks the whole maps.
+cat >"$tmp/vmm.py" <<'PY'
+import fcntl, os, sys
+KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_RUN = 0xAE01, 0xAE41, 0xAE80
+kvm = os.open("/dev/kvm", os.O_RDWR)
+for v in range(int(sys.argv[1])):
+    vm = fcntl.ioctl(kvm, KVM_CREATE_VM, 0)
+    vcpu = fcntl.ioctl(vm, KVM_CREATE_VCPU, 0)
+    if v == 0 and int(sys.argv[2]):
+        os.dup2(vcpu, int(sys.argv[2]))
+        vcpu = int(sys.argv[2])
+    try:
+        fcntl.ioctl(vcpu, KVM_RUN, 0)	# no memory: fails, but was traced
+    except OSError:
+        pass
+os._exit(0)
+PY
+for shape in "3 0" "6 600"; do
+	set -- $shape
+	"$W" --probes=syscall --json="$tmp/open-$1.jsonl" -i 0.2 >/dev/null 2>"$tmp/open-$1.err" &
+	live=$!
+	pids+=("$live")
+	if ! wait_attached "$tmp/open-$1.err"; then
+		t_fail "exit with open fds ($1 VMs): attaches" "$(cat "$tmp/open-$1.err")"
+		continue
+	fi
+	python3 "$tmp/vmm.py" "$1" "$2" &
+	vmm=$!
+	wait "$vmm"
+	sleep 0.3
+	left=""
+	for id in $(awk '/^map_id:/ { print $2 }' /proc/$live/fdinfo/* | sort -u); do
+		name=$(bpftool map show id "$id" -j | jq -r .name)
+		case $name in
+		run_fds | vms | kvm_procs | vcpus | vm_vcpus)
+			n=$(bpftool map dump id "$id" -j | jq length)
+			[ "$n" = 0 ] || left+="$name:$n "
+			;;
+		esac
+	done
+	kill -INT "$live"
+	wait "$live"
+	t_eq "exit with open fds ($1 VMs, run fd $2): destroys, then the exit" \
+		"$(jq -r --argjson p "$vmm" 'select(.pid == $p) | .event' "$tmp/open-$1.jsonl" |
+			grep -E '_destroy$|^process_exit$' | uniq -c | awk '{ print $2 "=" $1 }' | xargs)" \
+		"$(for i in $(seq "$1"); do printf 'vcpu_destroy=1 vm_destroy=1 '; done)process_exit=1"
+	t_eq "exit with open fds ($1 VMs, run fd $2): nothing of it left in the BPF maps" "$left" ""
+done
 t_done
