@@ -83,6 +83,21 @@ fi
 out=$("$burst" --op check-extension --rate 100 --duration 1)
 t_eq "xsw-burst paces on deadlines: never more than rate x duration calls" \
 	"$(echo "$out" | $py -c 'import json, sys; d = json.load(sys.stdin); print(d["issued"] <= 100 and d["failed"] == 0)')" True
+# create-vcpu recycles its VM every --vcpus-per-vm vCPUs: traced, the VMs
+# created match the vCPUs issued.
+xw=$XSW_BUILD/tools/xstate-watch/xstate-watch
+if [ -x "$xw" ] && [ "$(id -u)" = 0 ]; then
+	"$xw" run -q --json "$tmp/per-vm.jsonl" -- "$burst" --op create-vcpu --vcpus-per-vm 3 \
+		--rate 30 --duration 1 >"$tmp/per-vm.out" 2>"$tmp/per-vm.err"
+	issued=$($py -c 'import json, sys; print(json.load(open(sys.argv[1]))["issued"])' "$tmp/per-vm.out")
+	t_eq "xsw-burst --vcpus-per-vm 3: one VM per 3 vCPUs ($issued vCPUs)" \
+		"$(jq -r 'select(.event == "vm_create") | .event' "$tmp/per-vm.jsonl" | wc -l)" \
+		"$(( (issued + 2) / 3 ))"
+else
+	t_skip "xsw-burst --vcpus-per-vm traced" "needs root and $xw (make -j2 all)"
+fi
+"$burst" --vcpus-per-vm 65 >/dev/null 2>"$tmp/err"
+t_eq "xsw-burst rejects --vcpus-per-vm 65 (at most 64): exit status 2" "$?" 2
 if "$burst" --rate 5x >/dev/null 2>"$tmp/err"; then
 	t_fail "xsw-burst rejects --rate 5x" "exit 0"
 else

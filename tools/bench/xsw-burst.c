@@ -58,7 +58,7 @@ enum burst_op {
 	BURST_CREATE_VCPU,
 };
 
-/* create-vcpu: vCPUs per VM before the VM is replaced (untimed). */
+/* create-vcpu: vCPUs per VM before the VM is replaced (untimed), at most. */
 #define VCPUS_PER_VM 64
 
 static const char *const burst_op_names[] = {
@@ -141,9 +141,11 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: xsw-burst --rate N --duration SECONDS\n"
 		"                 [--op get-guest-perm|supported-cpuid|check-extension|set-cpuid2|create-vcpu]\n"
+		"                 [--vcpus-per-vm N]\n"
 		"  --rate 0 issues as fast as possible; prints one JSON object on stdout\n"
-		"  create-vcpu times KVM_CREATE_VCPU alone: every %d vCPUs the VM is\n"
-		"  closed and a new one created, outside the timed call\n", VCPUS_PER_VM);
+		"  create-vcpu times KVM_CREATE_VCPU alone: every N vCPUs (default and\n"
+		"  most %d) the VM is closed and a new one created, outside the timed call\n",
+		VCPUS_PER_VM);
 }
 
 static int parse_ulong(const char *opt, const char *s, unsigned long max,
@@ -169,12 +171,13 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'r' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "op", required_argument, NULL, 'o' },
+		{ "vcpus-per-vm", required_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 }
 	};
 	unsigned int which = BURST_GET_GUEST_PERM;
 	uint64_t perm;
-	unsigned long rate = 0, duration = 1;
+	unsigned long rate = 0, duration = 1, per_vm = VCPUS_PER_VM;
 	struct kvm_cpuid2 *cpuid;
 	uint64_t start, end, deadline, issued = 0, failed = 0, t0, t1;
 	uint32_t *lat;
@@ -183,7 +186,7 @@ int main(int argc, char **argv)
 	int vcpu_fds[VCPUS_PER_VM];
 	unsigned int nvcpus = 0;
 
-	while ((c = getopt_long(argc, argv, "r:d:o:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:d:o:v:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			if (parse_ulong("--rate", optarg, 100000000ul, &rate))
@@ -204,6 +207,14 @@ int main(int argc, char **argv)
 			if (which == ARRAY_SIZE(burst_op_names)) {
 				fprintf(stderr, "xsw-burst: --op '%s': want get-guest-perm, supported-cpuid, check-extension, set-cpuid2 or create-vcpu\n",
 					optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			if (parse_ulong("--vcpus-per-vm", optarg, VCPUS_PER_VM, &per_vm))
+				return 2;
+			if (!per_vm) {
+				fprintf(stderr, "xsw-burst: --vcpus-per-vm 0: must be at least 1\n");
 				return 2;
 			}
 			break;
@@ -254,7 +265,7 @@ int main(int argc, char **argv)
 			while (now_ns() < deadline)
 				;
 		}
-		if (which == BURST_CREATE_VCPU && (vm_fd < 0 || nvcpus == VCPUS_PER_VM) &&
+		if (which == BURST_CREATE_VCPU && (vm_fd < 0 || nvcpus == per_vm) &&
 		    recycle_vm(kvm_fd, &vm_fd, vcpu_fds, &nvcpus))
 			return 1;
 		/* Calls slower than the rate end the run on time, not late. */
