@@ -96,7 +96,7 @@ unit-tests: $(UNIT_TESTS)
 
 # --- tests -----------------------------------------------------------------
 # One runner for every suite; it ends with "N passed, N failed, N skipped".
-SUITES ?= unit integration kernel dashboards
+SUITES ?= unit integration kernel dashboards bench
 .PHONY: test
 test: build-all unit-tests
 	$(Q)XSW_BUILD=$(OUT) XSW_TOP=$(TOP) SAN=$(SAN) $(TOP)/tests/run-tests $(SUITES)
