@@ -6,9 +6,10 @@
 # kernel's own fpstate xfeatures; the pid filter must exclude a concurrent
 # KVM process that an unfiltered probe does see; a ring buffer too small for
 # a burst must report its drops as `lost` events; the kvm_entry/KVM_RUN
-# guard must turn a thousand runs into one event; bad options, a tier that
-# cannot run, missing privileges, KVM or BTF must fail with a clear message,
-# and an unmounted tracefs must be mounted.
+# guard must turn a thousand runs into one event; a CPUID table cut off by
+# an unmapped page must still give the entries before the cut; bad options,
+# a tier that cannot run, missing privileges, KVM or BTF must fail with a
+# clear message, and an unmounted tracefs must be mounted.
 source "$(dirname "$0")/../lib/tap.sh"
 D=$XSW_BUILD/tools/xstate-watch/xsw-probe-dump
 V=$XSW_BUILD/tools/vcpu-lifecycle/vcpu-lifecycle
@@ -195,6 +196,49 @@ if [ $rc -eq 2 ] && grep -q "unknown tier 'bogus'" <<<"$out"; then
 	t_ok "--probes=bogus: exit 2, names the tier"
 else
 	t_fail "--probes=bogus" "rc=$rc out=$out"
+fi
+
+# --- a CPUID table cut off by an unmapped page -------------------------------
+# The tier reads the VMM's table eight entries at a time. Here the table's
+# header claims 4 entries more than are mapped: KVM_SET_CPUID2 fails with
+# EFAULT, and the event must still carry leaf 0xD.0, the last readable entry,
+# which shares its eight-entry read with the unmapped ones.
+cat >"$tmp/cutcpuid.py" <<'EOF'
+import ctypes, fcntl, mmap, os, struct
+KVM_CREATE_VM, KVM_CREATE_VCPU = 0xAE01, 0xAE41
+KVM_GET_SUPPORTED_CPUID, KVM_SET_CPUID2 = 0xC008AE05, 0x4008AE90
+ENT = 40	# struct kvm_cpuid_entry2
+kvm = os.open("/dev/kvm", os.O_RDWR)
+buf = bytearray(8 + 256 * ENT)
+struct.pack_into("I", buf, 0, 256)
+fcntl.ioctl(kvm, KVM_GET_SUPPORTED_CPUID, buf)
+ents = [bytes(buf[8 + ENT * i:8 + ENT * (i + 1)]) for i in range(struct.unpack_from("I", buf)[0])]
+leafd = next(e for e in ents if struct.unpack_from("II", e) == (0xD, 0))
+table = [e for e in ents if struct.unpack_from("I", e)[0] != 0xD][:10] + [leafd]
+page = mmap.PAGESIZE
+m = mmap.mmap(-1, 2 * page)
+addr = ctypes.addressof(ctypes.c_char.from_buffer(m))
+off = page - 8 - ENT * len(table)	# the table ends where the page does
+m[off:off + 8] = struct.pack("II", len(table) + 4, 0)
+m[off + 8:page] = b"".join(table)
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.mprotect(ctypes.c_void_p(addr + page), page, 0) == 0
+vm = fcntl.ioctl(kvm, KVM_CREATE_VM, 0)
+vcpu = fcntl.ioctl(vm, KVM_CREATE_VCPU, 0)
+libc.ioctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p]
+err = ctypes.get_errno() if libc.ioctl(vcpu, KVM_SET_CPUID2, addr + off) else 0
+eax, ebx, ecx, edx = struct.unpack_from("IIII", leafd, 12)
+print(err, len(table) + 4, hex(edx << 32 | eax), ebx)
+EOF
+"$D" --probes=syscall -o "$tmp/cut.jsonl" -- python3 "$tmp/cutcpuid.py" >"$tmp/cut.out" 2>"$tmp/cut.err"
+read -r errno nent xcr0 size_std <"$tmp/cut.out"
+if [ "$errno" = 14 ]; then
+	t_eq "cut-off CPUID table: set_cpuid has ret -14, the header's nent, and leaf 0xD.0" \
+		"$(fields "$tmp/cut.jsonl" nent has_leaf_d cpuid_xcr0 cpuid_size_std | awk '$1=="set_cpuid" {print $4, $5, $6, $7, $8}')" \
+		"-14 $nent True $xcr0 $size_std"
+else
+	t_fail "cut-off CPUID table: KVM_SET_CPUID2 should fail with EFAULT" \
+		"$(cat "$tmp/cut.out" "$tmp/cut.err")"
 fi
 # The tracepoint tier needs this project's kernel patches, which a host
 # kernel does not have: forcing it must fail and say why.
