@@ -62,6 +62,24 @@ t_eq "bench.py takes step names and percentiles from a bench JSON object" \
 	"$(printf '%s\n' '{"steps":{"create_vm":{"p50":1,"p99":2},"destroy":{"p50_ns":3,"p99_ns":4}}}' \
 		'  close VM fd 4' | steps_of)" "create_vm destroy"
 
+# --- bench.py: the median interval and the verdict on a target ---------------
+# 60 ratios 1.00, 1.01, ... 1.59: median 1.295; the binomial 95 % bounds of
+# a median of 60 are the values at 0-based k = int((60 - 1.96 * sqrt(60)) / 2)
+# = 22 and 59 - k = 37.
+ci_of() {
+	$py -c 'import sys
+sys.path.insert(0, sys.argv[1])
+import bench
+rs = [1 + i / 100 for i in range(60)]
+print("%.3f %.2f %.2f" % bench.median_ci95(rs))
+print(bench.verdict([1.01] * 10, 2.0), "|", bench.verdict([1.05] * 10, 2.0), "|",
+      bench.verdict([0.99] * 5 + [1.015] + [1.03] * 4, 2.0), "|",
+      bench.verdict([1.0] * 3 + [1.025] + [1.05] * 6, 2.0))' "$bench"
+}
+t_eq "bench.py: median of 60 ratios and its 95 % order-statistic interval; pass/FAIL and when not significant" \
+	"$(ci_of)" "1.295 1.22 1.37
+pass | FAIL | pass (not significant: interval to +3.0 %) | FAIL (not significant: interval from +0.0 %)"
+
 # --- with /dev/kvm ------------------------------------------------------------
 if [ ! -w /dev/kvm ]; then
 	t_skip "xsw-burst and vcpu-lifecycle on real KVM" "/dev/kvm is absent or not writable"

@@ -1,7 +1,9 @@
 # tools/bench: benchmarks and profiles (not part of `make test` or CI: the
 # figures are timings on a noisy 2-core machine, never assertions).
 #
-#   make bench        interleaved rounds: untraced / xstate-watch / bpftrace /
+#   make bench        paired rounds for the overhead targets (untraced twice,
+#                     xstate-watch filtered out and attached); interleaved
+#                     rounds: untraced / xstate-watch / bpftrace /
 #                     perf, exit-loop with and without the kvm_entry guard,
 #                     attach time, collector RSS+CPU, event-rate burst;
 #                     writes build/bench/report.md (+ raw JSON)
@@ -9,7 +11,7 @@
 #   make profile      perf record -g of vCPU creation and KVM_SET_CPUID2,
 #                     text reports and flame graphs in build/profile/
 #
-#   BENCH_ARGS="--rounds 9 --quick"   passed to tools/bench/bench.py
+#   BENCH_ARGS="--rounds 9 --paired-rounds 30"   passed to tools/bench/bench.py
 XSW_BURST := $(OUT)/tools/bench/xsw-burst
 BENCH_PY ?= /usr/bin/python3
 
