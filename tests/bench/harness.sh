@@ -80,6 +80,25 @@ t_eq "bench.py: median of 60 ratios and its 95 % order-statistic interval; pass/
 	"$(ci_of)" "1.295 1.22 1.37
 pass | FAIL | pass (not significant: interval to +3.0 %) | FAIL (not significant: interval from +0.0 %)"
 
+# --- bench.py: run orders with balanced carry-over (Williams design) ---------
+# Every mode must follow every other mode equally often, so that what one run
+# leaves behind falls on all modes alike; a plain rotation fails this.
+carry() {
+	$py -c 'import sys
+from collections import Counter
+sys.path.insert(0, sys.argv[1])
+import bench
+for n in (2, 4, 5):
+    rows = bench.williams_orders(list(range(n)))
+    c = Counter((r[i], r[i + 1]) for r in rows for i in range(n - 1))
+    ok = all(sorted(r) == list(range(n)) for r in rows)
+    print(n, len(rows), len(c), sorted(set(c.values())), ok)' "$bench"
+}
+t_eq "bench.py: Williams orders: every ordered pair of modes once (n even) or twice (n odd), each row a permutation" \
+	"$(carry)" "2 2 2 [1] True
+4 4 12 [1] True
+5 10 20 [2] True"
+
 # --- with /dev/kvm ------------------------------------------------------------
 if [ ! -w /dev/kvm ]; then
 	t_skip "xsw-burst and vcpu-lifecycle on real KVM" "/dev/kvm is absent or not writable"
