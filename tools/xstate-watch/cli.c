@@ -317,6 +317,16 @@ void xsw_cli_parse_reads(struct argp_state *state, const char *arg, enum xsw_rea
 		argp_error(state, "--reads: unknown way '%s' (auto, direct, probe)", arg);
 }
 
+void xsw_cli_parse_hooks(struct argp_state *state, const char *arg, enum xsw_syscall_hooks *hooks)
+{
+	if (!strcmp(arg, "events"))
+		*hooks = XSW_HOOKS_EVENTS;
+	else if (!strcmp(arg, "raw"))
+		*hooks = XSW_HOOKS_RAW;
+	else
+		argp_error(state, "--syscall-hooks: unknown hooks '%s' (events, raw)", arg);
+}
+
 void xsw_cli_parse_ringbuf_kib(struct argp_state *state, const char *arg, unsigned int *kib)
 {
 	char *end;

@@ -33,6 +33,8 @@ struct argp_state;
 void xsw_cli_parse_tier(struct argp_state *state, const char *arg, enum xsw_tier *tier);
 /* --reads=auto|direct|probe (enum xsw_reads); argp_error() on anything else. */
 void xsw_cli_parse_reads(struct argp_state *state, const char *arg, enum xsw_reads *reads);
+/* --syscall-hooks=events|raw (enum xsw_syscall_hooks); argp_error() on anything else. */
+void xsw_cli_parse_hooks(struct argp_state *state, const char *arg, enum xsw_syscall_hooks *hooks);
 void xsw_cli_parse_ringbuf_kib(struct argp_state *state, const char *arg,
 			       unsigned int *kib);
 

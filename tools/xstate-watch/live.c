@@ -55,6 +55,8 @@ static const struct argp_option live_opts[] = {
 	{ "no-kvm-entry-guard", 'G', NULL, 0, "Emit every kvm_entry (benchmarks of the guard)", 0 },
 	{ "ringbuf-kib", 'R', "KIB", 0, "BPF ring buffer size (default 1024; rounded up to pages, a power of 2)", 0 },
 	{ "reads", 'D', "HOW", 0, "How BPF reads kernel structs: auto (default), direct (v6.2+) or probe", 0 },
+	{ "syscall-hooks", 'H', "HOOKS", 0, "Syscall tier: events (syscalls:sys_*_ioctl..., default) or raw "
+	  "(tp_btf raw_syscalls: cheaper per KVM ioctl, dearer for every other syscall)", 0 },
 	{ "no-clear", 'n', NULL, 0, "Do not clear the screen between refreshes", 0 },
 	{ "dump-cpu", 'd', NULL, 0, "Write this CPU as a model file to stdout and exit", 0 },
 	{},
@@ -70,6 +72,7 @@ struct live_env {
 	enum xsw_tier tier;
 	unsigned int ringbuf_kib;
 	enum xsw_reads reads;
+	enum xsw_syscall_hooks hooks;
 };
 
 static error_t live_parse(int key, char *arg, struct argp_state *state)
@@ -107,6 +110,7 @@ static error_t live_parse(int key, char *arg, struct argp_state *state)
 	case 'G': env->no_guard = true; break;
 	case 'R': xsw_cli_parse_ringbuf_kib(state, arg, &env->ringbuf_kib); break;
 	case 'D': xsw_cli_parse_reads(state, arg, &env->reads); break;
+	case 'H': xsw_cli_parse_hooks(state, arg, &env->hooks); break;
 	case 'n': env->no_clear = true; break;
 	case 'd': env->dump = true; break;
 	case 'P': xsw_cli_parse_tier(state, arg, &env->tier); break;
@@ -189,6 +193,7 @@ int xsw_live_main(int argc, char **argv)
 	po.kvm_entry_guard = !env.no_guard;
 	po.ringbuf_kib = env.ringbuf_kib;
 	po.reads = env.reads;
+	po.hooks = env.hooks;
 	xsw_cli_catch_signals();
 	if (xsw_cli_probe_start(&cp, env.tier, &po, cli.eng)) {
 		xsw_cli_finish(&cli, true);

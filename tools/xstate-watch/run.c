@@ -46,6 +46,8 @@ static const struct argp_option run_opts[] = {
 	{ "no-kvm-entry-guard", 'G', NULL, 0, "Emit every kvm_entry (benchmarks of the guard)", 0 },
 	{ "ringbuf-kib", 'R', "KIB", 0, "BPF ring buffer size (default 1024; rounded up to pages, a power of 2)", 0 },
 	{ "reads", 'D', "HOW", 0, "How BPF reads kernel structs: auto (default), direct (v6.2+) or probe", 0 },
+	{ "syscall-hooks", 'H', "HOOKS", 0, "Syscall tier: events (syscalls:sys_*_ioctl..., default) or raw "
+	  "(tp_btf raw_syscalls: cheaper per KVM ioctl, dearer for every other syscall)", 0 },
 	{ "quiet", 'q', NULL, 0, "No totals on stderr (findings still are)", 0 },
 	{},
 };
@@ -56,6 +58,7 @@ struct run_env {
 	bool strict, no_guard, quiet;
 	unsigned int ringbuf_kib;
 	enum xsw_reads reads;
+	enum xsw_syscall_hooks hooks;
 	char **cmd;
 };
 
@@ -72,6 +75,7 @@ static error_t run_parse(int key, char *arg, struct argp_state *state)
 	case 'G': env->no_guard = true; break;
 	case 'R': xsw_cli_parse_ringbuf_kib(state, arg, &env->ringbuf_kib); break;
 	case 'D': xsw_cli_parse_reads(state, arg, &env->reads); break;
+	case 'H': xsw_cli_parse_hooks(state, arg, &env->hooks); break;
 	case 'q': env->quiet = true; break;
 	case 'P': xsw_cli_parse_tier(state, arg, &env->tier); break;
 	case ARGP_KEY_ARGS:
@@ -153,6 +157,7 @@ int xsw_run_main(int argc, char **argv)
 	po.kvm_entry_guard = !env.no_guard;
 	po.ringbuf_kib = env.ringbuf_kib;
 	po.reads = env.reads;
+	po.hooks = env.hooks;
 	if (xsw_cli_probe_start(&cp, env.tier, &po, cli.eng)) {
 		close(gate[1]);	/* the child exits 127 without running CMD */
 		waitpid(child_pid, NULL, 0);

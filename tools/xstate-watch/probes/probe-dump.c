@@ -117,6 +117,7 @@ static void usage(FILE *f)
 		"  --follow           with -p: its descendants too (always on with CMD)\n"
 		"  --no-guard         an event on every VM entry (KVM_RUN), not only on change\n"
 		"  --ringbuf-kib=N    ring buffer size in KiB (power of two, default 1024)\n"
+		"  --syscall-hooks=H  syscall tier: events (default) or raw (tp_btf raw_syscalls)\n"
 		"  -o, --output=FILE  write the JSON lines to FILE (default stdout)\n"
 		"  --duration=SEC     stop after SEC seconds (default: SIGINT, or CMD's exit)\n"
 		"  --lag-ms=MS        sleep MS between polls: a consumer that falls behind,\n"
@@ -174,6 +175,7 @@ int main(int argc, char **argv)
 		{ "follow", no_argument, NULL, 'f' },
 		{ "no-guard", no_argument, NULL, 'G' },
 		{ "ringbuf-kib", required_argument, NULL, 'r' },
+		{ "syscall-hooks", required_argument, NULL, 'H' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "lag-ms", required_argument, NULL, 'L' },
 		{ "output", required_argument, NULL, 'o' },
@@ -223,6 +225,17 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			opts.ringbuf_kib = v;
+			break;
+		case 'H':
+			if (!strcmp(optarg, "events")) {
+				opts.hooks = XSW_HOOKS_EVENTS;
+			} else if (!strcmp(optarg, "raw")) {
+				opts.hooks = XSW_HOOKS_RAW;
+			} else {
+				fprintf(stderr, "xsw-probe-dump: --syscall-hooks: unknown hooks '%s' "
+					"(events, raw)\n", optarg);
+				return 2;
+			}
 			break;
 		case 'L':
 			if (parse_uint("--lag-ms", optarg, 10000, &v))

@@ -34,6 +34,17 @@ enum xsw_reads {
 	XSW_READS_PROBE,
 };
 
+/*
+ * Where the syscall tier enters its handlers: the syscall trace events
+ * (syscalls:sys_{enter,exit}_ioctl...; a program runs only for those
+ * syscalls) or raw_syscalls through tp_btf (cheaper per traced syscall,
+ * dearer for every other one). bpf/xsw_syscall.bpf.c has the figures.
+ */
+enum xsw_syscall_hooks {
+	XSW_HOOKS_EVENTS = 0,
+	XSW_HOOKS_RAW,
+};
+
 struct xsw_probe_opts {
 	uint32_t pid_filter;	/* 0: every process; else only this tgid ... */
 	bool follow_children;	/* ... and its descendants (run -- CMD) */
@@ -45,6 +56,7 @@ struct xsw_probe_opts {
 	bool kvm_entry_guard;
 	unsigned int ringbuf_kib;	/* ring buffer size, 0 = default (1 MiB) */
 	enum xsw_reads reads;	/* how the syscall tier reads kernel structs */
+	enum xsw_syscall_hooks hooks;	/* where the syscall tier attaches */
 	bool verbose;		/* libbpf's log to stderr (else kept for errors) */
 };
 

@@ -128,6 +128,7 @@ static void syscall_close(struct xsw_probe *p)
 static int syscall_load(struct xsw_probe *p, const struct xsw_probe_opts *opts, bool direct,
 			struct xsw_err *err)
 {
+	bool raw;
 	int ret;
 
 	xsw_syscall__destroy(p->skel);
@@ -139,6 +140,14 @@ static int syscall_load(struct xsw_probe *p, const struct xsw_probe_opts *opts, 
 				   strerror(errno), xsw_libbpf_log_tail()[0] ? ": " : "",
 				   xsw_libbpf_log_tail());
 	p->skel->rodata->xsw_direct_loads = direct;
+	raw = opts && opts->hooks == XSW_HOOKS_RAW;
+	bpf_program__set_autoload(p->skel->progs.xsw_ioctl_enter, !raw);
+	bpf_program__set_autoload(p->skel->progs.xsw_ioctl_exit, !raw);
+	bpf_program__set_autoload(p->skel->progs.xsw_prctl_enter, !raw);
+	bpf_program__set_autoload(p->skel->progs.xsw_prctl_exit, !raw);
+	bpf_program__set_autoload(p->skel->progs.xsw_close_enter, !raw);
+	bpf_program__set_autoload(p->skel->progs.xsw_raw_sys_enter, raw);
+	bpf_program__set_autoload(p->skel->progs.xsw_raw_sys_exit, raw);
 	if (opts) {
 		p->skel->rodata->targ_tgid = opts->pid_filter;
 		p->skel->rodata->follow_children = opts->follow_children;
@@ -161,6 +170,8 @@ static int syscall_load(struct xsw_probe *p, const struct xsw_probe_opts *opts, 
 		snprintf(p->detail, sizeof(p->detail), "direct loads");
 	else if (!p->detail[0])
 		snprintf(p->detail, sizeof(p->detail), "probe reads");
+	if (raw)
+		strncat(p->detail, ", raw syscall hooks", sizeof(p->detail) - strlen(p->detail) - 1);
 	return 0;
 }
 
