@@ -211,6 +211,22 @@ if grep -q "FUNC 'bpf_rdonly_cast'" "$tmp/btf.txt"; then
 else
 	t_skip "--reads=direct/probe comparison" "this kernel's BTF has no bpf_rdonly_cast (before v6.2): only probe reads run here"
 fi
+# The same handlers entered from raw_syscalls (--syscall-hooks=raw): a
+# multi-threaded VMM gives the events the trace events give, and the tier
+# line says which hooks run.
+"$W" run -q --probes=syscall --syscall-hooks=raw --json "$tmp/hooks-raw.jsonl" -- \
+	"$VL" multi --vms 2 --vcpus 3 >/dev/null 2>"$tmp/hooks-raw.err"
+t_eq "--syscall-hooks=raw: exit status 0" "$?" 0
+t_check "--syscall-hooks=raw: the tier line says raw syscall hooks" \
+	grep -q "probe tier: syscall (forced), .*raw syscall hooks" "$tmp/hooks-raw.err"
+if [ -s "$tmp/reads-auto.jsonl" ]; then
+	t_check "--syscall-hooks=raw and the trace events: the same events and kernel figures" \
+		diff <(jq -r "$norm" "$tmp/reads-auto.jsonl" | sort) \
+		<(jq -r "$norm" "$tmp/hooks-raw.jsonl" | sort)
+else
+	t_eq "--syscall-hooks=raw: 6 vCPUs created and destroyed" \
+		"$(jq -r 'select(.event == "vcpu_create" or .event == "vcpu_destroy") | .event' "$tmp/hooks-raw.jsonl" | sort | uniq -c | awk '{ print $1 }' | xargs)" "6 6"
+fi
 "$W" run -q --reads=fast -- true >/dev/null 2>"$tmp/reads-bad.err"
 t_eq "--reads=fast: exit status 2 (usage)" "$?" 2
 t_check "--reads=fast: names the option and the choices" \
