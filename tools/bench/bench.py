@@ -1100,25 +1100,16 @@ def targets(sections, foot):
 	if isinstance(p, dict):
 		pc, pe = p["creation"], p["exit_loop"]
 		step = create_step_of(pc["runs"])
-		rs = ratios(pc["runs"], "xsw", lambda r: r["result"].get(step, {}).get("p50"))
-		t.append(("vCPU creation (%s) p50 overhead < 2 %% (paired rounds)" % step, fmt_pct_ci(rs),
-			  verdict(rs, TARGETS["creation_p50_pct"])))
-		rs = ratios(pe["runs"], "xsw", lambda r: r["result"]["p50"])
-		t.append(("exit-loop KVM_RUN p50 overhead < 3 % (kvm_entry guard on; paired rounds)",
-			  fmt_pct_ci(rs), verdict(rs, TARGETS["exit_loop_pct"])))
-		rs = ratios(pe["runs"], "xsw", lambda r: r["result"]["ns_per_exit"])
-		t.append(("exit-loop mean ns/exit overhead < 3 % (paired rounds)",
-			  fmt_pct_ci(rs), verdict(rs, TARGETS["exit_loop_pct"])))
-		if "xsw-raw" in pc["modes"]:
-			rs = ratios(pc["runs"], "xsw-raw", lambda r: r["result"].get(step, {}).get("p50"))
-			t.append(("the same with `--syscall-hooks=raw`: creation p50 < 2 %", fmt_pct_ci(rs),
-				  verdict(rs, TARGETS["creation_p50_pct"])))
-			rs = ratios(pe["runs"], "xsw-raw", lambda r: r["result"]["p50"])
-			t.append(("the same with `--syscall-hooks=raw`: exit-loop KVM_RUN p50 < 3 %",
-				  fmt_pct_ci(rs), verdict(rs, TARGETS["exit_loop_pct"])))
-			rs = ratios(pe["runs"], "xsw-raw", lambda r: r["result"]["ns_per_exit"])
-			t.append(("the same with `--syscall-hooks=raw`: exit-loop mean ns/exit < 3 %",
-				  fmt_pct_ci(rs), verdict(rs, TARGETS["exit_loop_pct"])))
+		for mode, hooks in (("xsw", ""), ("xsw-raw", "; --syscall-hooks=raw")):
+			if mode not in pc["modes"]:
+				continue
+			rs = ratios(pc["runs"], mode, lambda r: r["result"].get(step, {}).get("p50"))
+			t.append(("vCPU creation (%s) p50 overhead < 2 %% (paired rounds%s)" % (step, hooks),
+				  fmt_pct_ci(rs), verdict(rs, TARGETS["creation_p50_pct"])))
+			for key, what in (("p50", "KVM_RUN p50"), ("ns_per_exit", "mean ns/exit")):
+				rs = ratios(pe["runs"], mode, lambda r, key=key: r["result"][key])
+				t.append(("exit-loop %s overhead < 3 %% (kvm_entry guard on; paired rounds%s)" % (what, hooks),
+					  fmt_pct_ci(rs), verdict(rs, TARGETS["exit_loop_pct"])))
 		c = sections.get("creation")
 		create_step = create_step_of(c["runs"]) if isinstance(c, dict) else None
 		return t + targets_rest(sections, foot, c, create_step)
