@@ -1190,15 +1190,15 @@ static __always_inline int close_enter(long fd)
  * events (the default): the syscall trace events syscalls:sys_{enter,exit}_
  * {ioctl,arch_prctl} and sys_enter_close. The kernel runs a program only for
  * its own syscall, but through the perf syscall path (a perf record of the
- * arguments is built first): empty programs there cost KVM_RUN +3.4 % and
- * KVM_CREATE_VCPU +1.3 % on the PVM host here (paired rounds, 2026-11-30).
+ * arguments is built first): empty programs there cost KVM_RUN +1.5..3.4 %
+ * on the PVM host here (paired rounds, two runs, 2026-11-30).
  *
  * raw: tp_btf on raw_syscalls sys_enter/sys_exit (BTF-typed since
  * a38d1107f937, v5.5, like kvm_entry), which the kernel runs for every
  * syscall of every task; a switch on the number sends ioctl, arch_prctl and
- * close on. Empty programs there cost KVM_RUN +1.1 % and KVM_CREATE_VCPU
- * +0.3 %, but each syscall of any process pays about 35 ns instead of 11
- * (getppid() 86 ns untraced).
+ * close on. Empty programs there cost KVM_RUN +0.7..1.1 %, but each syscall
+ * of any process pays about 35 ns instead of 11 (getppid() 86 ns
+ * untraced). docs/probe-tiers.md has the rest.
  */
 
 /* arch/x86/include/asm/thread_info.h; unistd_64.h */

@@ -99,6 +99,32 @@ t_eq "bench.py: Williams orders: every ordered pair of modes once (n even) or tw
 4 4 12 [1] True
 5 10 20 [2] True"
 
+# --- xsw-floor: empty programs on each set of syscall hooks ------------------
+floor=$XSW_BUILD/tools/bench/xsw-floor
+if [ "$(id -u)" != 0 ]; then
+	t_skip "xsw-floor" "needs root (BPF)"
+elif [ -x "$floor" ]; then
+	for hooks in events raw; do
+		"$floor" --hooks $hooks 2>"$tmp/floor-$hooks.err" &
+		fp=$!
+		for i in $(seq 100); do
+			grep -q "attached ($hooks)" "$tmp/floor-$hooks.err" && break
+			sleep 0.05
+		done
+		progs=$(bpftool prog show 2>/dev/null | grep -c "name floor_")
+		kill -INT $fp
+		wait $fp
+		rc=$?
+		want=5
+		[ $hooks = raw ] && want=2
+		t_eq "xsw-floor --hooks $hooks: $want empty programs loaded, exit 0 on SIGINT" "$progs $rc" "$want 0"
+	done
+	"$floor" --hooks perf 2>"$tmp/floor-bad.err"
+	t_eq "xsw-floor --hooks perf: exit 2 with its usage" "$? $(cat "$tmp/floor-bad.err")" "2 usage: xsw-floor --hooks events|raw"
+else
+	t_skip "xsw-floor" "$floor not built (make -j2 all)"
+fi
+
 # --- with /dev/kvm ------------------------------------------------------------
 if [ ! -w /dev/kvm ]; then
 	t_skip "xsw-burst and vcpu-lifecycle on real KVM" "/dev/kvm is absent or not writable"

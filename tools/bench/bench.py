@@ -242,6 +242,8 @@ ATTACH_RE = {
 	"xsw": r"(?i)attached",
 	"bpftrace": r"xsw\.bt: tracing",
 	"floor": r"floor\.bt: tracing",
+	"xfloor-events": r"xsw-floor: attached",
+	"xfloor-raw": r"xsw-floor: attached",
 }
 
 
@@ -252,6 +254,8 @@ def tracer_argv(kind, tools, extra=()):
 		return [tools["bpftrace"], os.path.join(TOP, "tools/bench/xsw.bt")]
 	if kind == "floor":
 		return [tools["bpftrace"], os.path.join(TOP, "tools/bench/floor.bt")]
+	if kind.startswith("xfloor-"):
+		return [tools["floor"], "--hooks", kind[len("xfloor-"):]]
 	raise ValueError(kind)
 
 
@@ -485,8 +489,13 @@ def section_paired(a, tools, workdir, raw):
 		"exit_loop": ([tools["vl"], "bench", "--scenario", "exit-loop", "--exits", str(a.paired_exits),
 			       "--iterations", "5", "--json"], parse_exit_loop),
 	}
-	modes = [m[0] for m in PAIRED_MODES]
-	spec = {m[0]: m for m in PAIRED_MODES}
+	paired = list(PAIRED_MODES)
+	if a.paired_floors:
+		if not tools.get("floor"):
+			raise Skip(tools["why_floor"])
+		paired += [("xfloor-events", "xfloor-events", ()), ("xfloor-raw", "xfloor-raw", ())]
+	modes = [m[0] for m in paired]
+	spec = {m[0]: m for m in paired}
 	out = {}
 	for name, (work, parse) in works.items():
 		work = [str(x) for x in work]
@@ -957,11 +966,16 @@ def paired_report(a, p, w):
 	w("method applied to no change at all: its interval is the resolution. The")
 	w("95 % interval of a median is distribution-free (binomial order")
 	w("statistics); quartiles are of the per-round ratios. %d rounds." % a.paired_rounds)
+	if a.paired_floors:
+		w("With --paired-floors, two more modes: `xsw-floor --hooks events|raw`,")
+		w("empty programs on each set of hooks (what the attach points cost alone).")
 	w("")
 	names = {"none": "untraced", "none2": "untraced again (A/A)",
 		 "xsw-filtered": "xstate-watch -p 1 (attached, filtered out)",
 		 "xsw": "xstate-watch (syscall tier)",
-		 "xsw-raw": "xstate-watch --syscall-hooks=raw"}
+		 "xsw-raw": "xstate-watch --syscall-hooks=raw",
+		 "xfloor-events": "empty programs, trace event hooks (xsw-floor --hooks events)",
+		 "xfloor-raw": "empty programs, raw_syscalls hooks (xsw-floor --hooks raw)"}
 	pc = p["creation"]
 	step = create_step_of(pc["runs"])
 	w("`%s`, step %s:" % (pc["command"], step))
@@ -1205,6 +1219,7 @@ def find_tools(build):
 	exe("vl", os.path.join(build, "tools/vcpu-lifecycle/vcpu-lifecycle"), "the lifecycle driver")
 	exe("xsw", os.path.join(build, "tools/xstate-watch/xstate-watch"), "the collector")
 	exe("burst", os.path.join(build, "tools/bench/xsw-burst"), "the burst generator")
+	exe("floor", os.path.join(build, "tools/bench/xsw-floor"), "empty programs on the syscall hooks")
 	for key in ("bpftrace", "perf"):
 		p = shutil.which(key)
 		if p:
@@ -1233,6 +1248,8 @@ def main():
 			help="rounds of the paired overhead section (the targets' figures)")
 	ap.add_argument("--paired-iterations", type=int, default=100,
 			help="vcpu-lifecycle bench --iterations in the paired section")
+	ap.add_argument("--paired-floors", action="store_true",
+			help="paired section: also empty programs on each set of syscall hooks (xsw-floor)")
 	ap.add_argument("--settle", type=float, default=0.3,
 			help="seconds of pause after each run of the paired section")
 	ap.add_argument("--paired-exits", type=int, default=10000,

@@ -21,6 +21,17 @@ $(XSW_BURST): $(OUT)/tools/bench/xsw-burst.o
 
 ALL_TARGETS += $(XSW_BURST)
 
+# xsw-floor: empty programs on one set of the syscall tier's hooks.
+XSW_FLOOR := $(OUT)/tools/bench/xsw-floor
+
+$(OUT)/tools/bench/xsw-floor.o: $(OUT)/bpf/xsw_floor.skel.h
+
+$(XSW_FLOOR): $(OUT)/tools/bench/xsw-floor.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(XSW_LDFLAGS) -o $@ $^ $(LIBBPF_LIBS)
+
+ALL_TARGETS += $(XSW_FLOOR)
+
 .PHONY: bench bench-doc profile
 bench: build-all
 	$(Q)$(BENCH_PY) $(TOP)/tools/bench/bench.py --build $(OUT) \
