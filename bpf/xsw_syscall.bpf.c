@@ -406,9 +406,13 @@ static __always_inline struct kvm_vcpu *file_vcpu(struct file *file)
  * (bpf_stats, builds alternated). 32-entry chunks gained nothing more.
  *
  * The buffer is per CPU because the callers' frames leave no room for 320
- * bytes of stack. No other program can use it mid-scan: the syscall
- * tracepoints run programs through trace_call_bpf(), which lets one at a
- * time run on a CPU (bpf_prog_active). One callback per entry, not a loop
+ * bytes of stack. Only the ioctl exit scans (xsw_ioctl_exit, or
+ * xsw_raw_sys_exit with --syscall-hooks=raw), and no second run of it can
+ * start on the CPU mid-scan: the syscall trace events run programs through
+ * trace_call_bpf(), which lets one at a time run on a CPU
+ * (bpf_prog_active), and a tp_btf program has its own per-CPU recursion
+ * guard (prog->active; a run it stops counts in the program's
+ * recursion_misses). One callback per entry, not a loop
  * over the chunk inside one: that multiplied the verifier's states (35
  * times the instructions, +380 ms at attach).
  */
