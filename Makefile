@@ -57,6 +57,8 @@ CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 # Components append to these.
 ALL_TARGETS :=
 UNIT_TESTS :=
+# Built for the test scripts only (make test), never by make all.
+TEST_HELPERS :=
 # Static libraries every unit test may link against (order-free: grouped).
 UNIT_LIBS :=
 UNIT_LDLIBS := $(JANSSON_LIBS) -lpthread -lm
@@ -90,15 +92,16 @@ $(OUT)/tests/unit/%: $(OUT)/tests/unit/%.o $(UNIT_LIBS)
 	$(Q)$(CC) $(XSW_LDFLAGS) -o $@ $< -Wl,--start-group $(UNIT_LIBS) -Wl,--end-group \
 		$(CMOCKA_LIBS) $(UNIT_LDLIBS)
 
-.PHONY: build-all unit-tests
+.PHONY: build-all unit-tests test-helpers
 build-all: $(ALL_TARGETS)
 unit-tests: $(UNIT_TESTS)
+test-helpers: $(TEST_HELPERS)
 
 # --- tests -----------------------------------------------------------------
 # One runner for every suite; it ends with "N passed, N failed, N skipped".
 SUITES ?= unit integration kernel dashboards bench
 .PHONY: test
-test: build-all unit-tests
+test: build-all unit-tests test-helpers
 	$(Q)XSW_BUILD=$(OUT) XSW_TOP=$(TOP) SAN=$(SAN) $(TOP)/tests/run-tests $(SUITES)
 
 # --- packages --------------------------------------------------------------

@@ -208,6 +208,34 @@ if grep -q "FUNC 'bpf_rdonly_cast'" "$tmp/btf.txt"; then
 	done
 	t_eq "--reads=probe: 6 vCPUs created and destroyed" \
 		"$(jq -r 'select(.event == "vcpu_create" or .event == "vcpu_destroy") | .event' "$tmp/reads-probe.jsonl" | sort | uniq -c | awk '{ print $1 }' | xargs)" "6 6"
+	# The fallback itself. tests/lib/bpf_refuse_first_object.so makes the
+	# kernel refuse the first object's programs (as a kernel before v6.2
+	# refuses direct loads); the probe-read object then goes to the real
+	# kernel. auto must say why on the tier line (one line) and trace what
+	# --reads=probe traces; a forced --reads=direct must fail instead.
+	shim=$XSW_BUILD/tests/lib/bpf_refuse_first_object.so
+	if [ -f "$shim" ]; then
+		# A sanitized build wants its runtime first in the preload list.
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 LD_PRELOAD=$shim \
+			"$W" run -q --probes=syscall --reads=auto --json "$tmp/refused-auto.jsonl" -- \
+			"$VL" multi --vms 2 --vcpus 3 >/dev/null 2>"$tmp/refused-auto.err"
+		t_eq "direct loads refused, --reads=auto: exit status 0" "$?" 0
+		t_check "direct loads refused, --reads=auto: the tier line says probe reads and why" \
+			grep -q "probe tier: syscall (forced), probe reads; direct loads refused: .*Invalid argument.* (attached in" \
+			"$tmp/refused-auto.err"
+		t_eq "direct loads refused, --reads=auto: the tier line is one line" \
+			"$(wc -l <"$tmp/refused-auto.err")" 1
+		t_check "direct loads refused, --reads=auto: the events and kernel figures of --reads=probe" \
+			diff <(jq -r "$norm" "$tmp/reads-probe.jsonl" | sort) \
+			<(jq -r "$norm" "$tmp/refused-auto.jsonl" | sort)
+		ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 LD_PRELOAD=$shim \
+			"$W" run -q --probes=syscall --reads=direct -- true >/dev/null 2>"$tmp/refused-direct.err"
+		t_eq "direct loads refused, --reads=direct: exit status 1 (no fallback when forced)" "$?" 1
+		t_check "direct loads refused, --reads=direct: the error carries the kernel's log" \
+			grep -q "bpf_refuse_first_object: refused" "$tmp/refused-direct.err"
+	else
+		t_fail "direct loads refused: $shim not built (make test-helpers)"
+	fi
 else
 	t_skip "--reads=direct/probe comparison" "this kernel's BTF has no bpf_rdonly_cast (before v6.2): only probe reads run here"
 fi

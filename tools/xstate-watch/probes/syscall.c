@@ -180,6 +180,25 @@ static const char *syscall_detail(struct xsw_probe *p)
 	return p->detail;
 }
 
+/*
+ * The tier line's "probe reads; direct loads refused: WHY", on one line:
+ * WHY may carry the verifier's log, a line per instruction (--reads=direct
+ * prints it whole). Room is left for syscall_load()'s hooks note.
+ */
+static void set_refused_detail(struct xsw_probe *p, const char *why)
+{
+	static const char head[] = "probe reads; direct loads refused: ";
+	const size_t room = sizeof(p->detail) - sizeof(", raw syscall hooks");
+	size_t n = sizeof(head) - 1;
+
+	memcpy(p->detail, head, n);
+	for (; *why && n < room; why++)
+		p->detail[n++] = *why == '\n' || *why == '\t' ? ' ' : *why;
+	if (*why)
+		memcpy(p->detail + n - 3, "...", 3);
+	p->detail[n] = '\0';
+}
+
 static int syscall_open(struct xsw_probe **pp, const struct xsw_probe_opts *opts,
 			xsw_event_fn fn, void *arg, struct xsw_err *err)
 {
@@ -211,9 +230,7 @@ static int syscall_open(struct xsw_probe **pp, const struct xsw_probe_opts *opts
 		ret = syscall_load(p, opts, true, err);
 		if (ret && (!opts || opts->reads == XSW_READS_AUTO)) {
 			/* Say why, then run as kernels before v6.2 do. */
-			snprintf(p->detail, sizeof(p->detail),
-				 "probe reads; direct loads refused: %.200s",
-				 err ? err->msg : "?");
+			set_refused_detail(p, err ? err->msg : "?");
 			ret = syscall_load(p, opts, false, err);
 		}
 	} else {
