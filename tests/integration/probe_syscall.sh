@@ -330,7 +330,10 @@ if command -v unshare >/dev/null; then
 	else
 		t_fail "no kernel BTF" "rc=$rc out=$out"
 	fi
-	out=$(unshare --mount sh -c "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null
+	# debugfs goes too: where it is mounted (systemd mounts it), its
+	# tracing/ directory is an automount of tracefs that would serve.
+	out=$(unshare --mount sh -c "umount /sys/kernel/tracing 2>/dev/null
+		umount -l /sys/kernel/debug/tracing 2>/dev/null; umount -l /sys/kernel/debug 2>/dev/null
 		[ -e /sys/kernel/tracing/events ] && echo STILL-MOUNTED
 		'$D' --probes=syscall --duration 1 && [ -e /sys/kernel/tracing/events ] && echo REMOUNTED" 2>&1); rc=$?
 	if [ $rc -eq 0 ] && grep -q "^# tracefs was not mounted: mounted it at /sys/kernel/tracing" <<<"$out" &&
