@@ -28,7 +28,7 @@ exits=100000
 	-- sh -c 'kill -STOP $PPID; "$0" exit-loop --exits "$1"; rc=$?; kill -CONT $PPID; exit $rc' \
 	"$VL" "$exits" >"$tmp/out" 2>"$tmp/err"
 t_eq "losses alone do not fail the run (CMD's status 0)" "$?" 0
-said=$(sed -n 's/.*LOST: \([0-9]*\) events dropped.*/\1/p' "$tmp/err")
+said=$(sed -n 's/.*LOST: \([0-9]*\) events (.*/\1/p' "$tmp/err")
 in_json=$(jq -s '[.[] | select(.event == "lost") | .count] | add // 0' "$tmp/burst.jsonl")
 entries=$(jq -s '[.[] | select(.event == "xcr0_change" or .event == "first_run")] | length' "$tmp/burst.jsonl")
 if [ -n "$said" ] && [ "$said" -gt 0 ]; then

@@ -94,13 +94,16 @@ check "lints --strict: KTAP fails the process-level lints" lints.ktap \
 	"not ok 7 pid 4242 (qemu-system-x86) lint cpuid-pre-perm" \
 	"not ok 8 pid 4242 (qemu-system-x86) lint perm-after-lock"
 
-# Started mid-lifecycle, events lost, pid reused: no false alarm, losses shown.
+# Started mid-lifecycle, events lost (3 to a full ring buffer, 2 program
+# runs the kernel skipped), pid reused: no false alarm, losses shown by cause.
 replay mid-lifecycle
 t_eq "mid-lifecycle: exit status 0" "$rc" 0
-check "mid-lifecycle: lost events reported, vCPU adopted" mid-lifecycle \
-	"LOST: 3 events dropped" "vCPUs: 2 seen, 1 still live"
+check "mid-lifecycle: lost events reported by cause, vCPU adopted" mid-lifecycle \
+	"LOST: 5 events (3 dropped, ring buffer full; 2 program runs skipped by the kernel)" \
+	"vCPUs: 2 seen, 1 still live"
 check "mid-lifecycle: KTAP says what it could not check" mid-lifecycle.ktap \
-	"vm0 vcpu1 lifecycle: adopted mid-lifecycle" "# SKIP 3 events lost" \
+	"vm0 vcpu1 lifecycle: adopted mid-lifecycle" \
+	"# SKIP 5 events lost (3 ring buffer full, 2 program runs skipped by the kernel)" \
 	"pid 4242 (crosvm) vm0 vcpu0 lifecycle: created, cpuid generation 0, never ran"
 
 # What --json writes replays to the same verdicts; its findings are re-derived.

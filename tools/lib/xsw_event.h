@@ -33,7 +33,7 @@ enum xsw_event_type {
 	XSW_EV_VCPU_DESTROY,
 	XSW_EV_VM_DESTROY,
 	XSW_EV_PROCESS_EXIT,
-	XSW_EV_LOST,		/* the probes dropped @lost.count events */
+	XSW_EV_LOST,		/* the probes dropped (or skipped) @lost.count events */
 	XSW_EV_VIOLATION,	/* an invariant failed (made by the checks) */
 	XSW_EV_LINT,		/* a lint fired (made by the checks) */
 	XSW_EV_MAX,
@@ -163,6 +163,13 @@ struct xsw_ev_exit {
 
 struct xsw_ev_lost {
 	__u64 count;
+	/*
+	 * 0: records the ring buffer had no room for. 1: program runs the
+	 * kernel skipped (its recursion guard), each of which may have
+	 * carried an event.
+	 */
+	__u8 skipped;
+	__u8 pad[7];
 };
 
 #define XSW_FINDING_ID_LEN 16

@@ -247,6 +247,7 @@ static const struct field exit_fields[] = {
 
 static const struct field lost_fields[] = {
 	FLD("count", F_U64, EV(lost.count)),
+	FLD("skipped", F_BOOL, EV(lost.skipped)),
 	END
 };
 

@@ -229,22 +229,34 @@ int xsw_cli_probe_start(struct xsw_cli_probe *cp, enum xsw_tier want,
 	return 0;
 }
 
+static void feed_lost(struct xsw_cli_probe *cp, uint64_t count, bool skipped)
+{
+	struct xsw_event ev = { 0 };
+
+	ev.type = XSW_EV_LOST;
+	ev.source = XSW_SRC_UNKNOWN;
+	ev.ts_ns = xsw_cli_now_ns();
+	ev.vcpu_id = -1;
+	ev.lost.count = count;
+	ev.lost.skipped = skipped;
+	xsw_engine_feed(cp->eng, &ev);
+}
+
 int xsw_cli_probe_poll(struct xsw_cli_probe *cp, int timeout_ms)
 {
 	int ret = cp->ops->poll(cp->probe, timeout_ms);
 	uint64_t lost = cp->ops->lost ? cp->ops->lost(cp->probe) : 0;
+	uint64_t skipped = cp->ops->skipped ? cp->ops->skipped(cp->probe) : 0;
 
 	/* Drops the tier only counted: never silent, feed them as an event. */
 	if (lost > cp->lost_accounted) {
-		struct xsw_event ev = { 0 };
-
-		ev.type = XSW_EV_LOST;
-		ev.source = XSW_SRC_UNKNOWN;
-		ev.ts_ns = xsw_cli_now_ns();
-		ev.vcpu_id = -1;
-		ev.lost.count = lost - cp->lost_accounted;
+		feed_lost(cp, lost - cp->lost_accounted, false);
 		cp->lost_accounted = lost;
-		xsw_engine_feed(cp->eng, &ev);
+	}
+	/* Runs the kernel skipped never reached the ring buffer: the same. */
+	if (skipped > cp->skipped_accounted) {
+		feed_lost(cp, skipped - cp->skipped_accounted, true);
+		cp->skipped_accounted = skipped;
 	}
 	if (ret == -EINTR)
 		ret = 0;

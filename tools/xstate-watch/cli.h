@@ -79,6 +79,7 @@ struct xsw_cli_probe {
 	struct xsw_probe *probe;
 	struct xsw_engine *eng;
 	uint64_t lost_accounted;	/* drops already fed to the engine as lost events */
+	uint64_t skipped_accounted;	/* skipped program runs, likewise */
 };
 
 /*

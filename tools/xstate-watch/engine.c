@@ -592,6 +592,8 @@ void xsw_engine_feed(struct xsw_engine *eng, const struct xsw_event *ev)
 	if (ev->type == XSW_EV_LOST) {
 		eng->totals.events[ev->type]++;
 		eng->totals.lost += ev->lost.count;
+		if (ev->lost.skipped)
+			eng->totals.lost_skipped += ev->lost.count;
 		fan_out(eng, ev, NULL);
 		return;
 	}

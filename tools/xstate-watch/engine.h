@@ -127,6 +127,7 @@ struct xsw_engine_totals {
 	uint64_t violations;
 	uint64_t lints;
 	uint64_t lost;			/* sum of XSW_EV_LOST counts */
+	uint64_t lost_skipped;		/* of which program runs the kernel skipped */
 	uint64_t vcpus_seen;
 	uint64_t vcpus_live;
 	/* Additions (engine-owned): */

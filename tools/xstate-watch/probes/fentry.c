@@ -159,6 +159,11 @@ static uint64_t fentry_lost(struct xsw_probe *p)
 	return p->skel->bss->lost_events;
 }
 
+static uint64_t fentry_skipped(struct xsw_probe *p)
+{
+	return xsw_bpf_object_skips(p->skel->obj);
+}
+
 const struct xsw_probe_tier_ops xsw_tier_fentry = {
 	.tier = XSW_TIER_FENTRY,
 	.name = "fentry",
@@ -166,5 +171,6 @@ const struct xsw_probe_tier_ops xsw_tier_fentry = {
 	.open = fentry_open,
 	.poll = fentry_poll,
 	.lost = fentry_lost,
+	.skipped = fentry_skipped,
 	.close = fentry_close,
 };

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -388,4 +389,29 @@ unsigned long xsw_ringbuf_bytes(unsigned int kib)
 	while (bytes < want && bytes < (1ul << 30))
 		bytes <<= 1;
 	return bytes;
+}
+
+uint64_t xsw_bpf_object_skips(const struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+	uint64_t total = 0;
+
+	if (!obj)
+		return 0;
+	bpf_object__for_each_program(prog, obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0)	/* not loaded: autoload off */
+			continue;
+		memset(&info, 0, sizeof(info));
+		/* A kernel before v5.12 has no such field: len comes back short. */
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		if (len >= offsetof(struct bpf_prog_info, recursion_misses) +
+			   sizeof(info.recursion_misses))
+			total += info.recursion_misses;
+	}
+	return total;
 }

@@ -79,6 +79,12 @@ struct xsw_probe_tier_ops {
 	int (*poll)(struct xsw_probe *p, int timeout_ms);
 	/* Events the BPF side could not deliver so far (ring buffer full). */
 	uint64_t (*lost)(struct xsw_probe *p);
+	/*
+	 * Runs of the tier's programs the kernel skipped so far (its recursion
+	 * guard; xsw_bpf_object_skips()), each a possibly lost event. The
+	 * caller reports them as XSW_EV_LOST with lost.skipped set.
+	 */
+	uint64_t (*skipped)(struct xsw_probe *p);
 	/* Optional: how the open tier runs, for the start-up line ("direct loads"). */
 	const char *(*detail)(struct xsw_probe *p);
 	/* Detach and free; events still queued are dropped: poll(p, 0) first. */

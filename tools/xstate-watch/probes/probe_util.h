@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "xsw_err.h"
 
@@ -32,6 +33,17 @@ int xsw_tracefs_event_check(const char *category, const char *name, struct xsw_e
 int xsw_probe_tp_btf(const char *name, struct xsw_err *err);
 /* Same for fentry on kernel function @func (fentry_can_attach). */
 int xsw_probe_fentry(const char *func, struct xsw_err *err);
+
+/*
+ * Runs of @obj's loaded programs that the kernel skipped, summed
+ * (bpf_prog_info.recursion_misses, v5.12+; 0 where absent). The kernel
+ * skips a tracing program's run when that program, or for classic
+ * tracepoint programs any kprobe or tracepoint program, is already
+ * running on the CPU; the skipped run's event is lost without the ring
+ * buffer ever seeing it.
+ */
+struct bpf_object;
+uint64_t xsw_bpf_object_skips(const struct bpf_object *obj);
 
 /* Ring buffer bytes for @kib (0 = default 1 MiB): a power of two >= one page. */
 unsigned long xsw_ringbuf_bytes(unsigned int kib);

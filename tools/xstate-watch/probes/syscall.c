@@ -288,6 +288,11 @@ static uint64_t syscall_lost(struct xsw_probe *p)
 	return p ? drops_total(p) : 0;
 }
 
+static uint64_t syscall_skipped(struct xsw_probe *p)
+{
+	return p ? xsw_bpf_object_skips(p->skel->obj) : 0;
+}
+
 const struct xsw_probe_tier_ops xsw_tier_syscall = {
 	.tier = XSW_TIER_SYSCALL,
 	.name = "syscall",
@@ -295,6 +300,7 @@ const struct xsw_probe_tier_ops xsw_tier_syscall = {
 	.open = syscall_open,
 	.poll = syscall_poll,
 	.lost = syscall_lost,
+	.skipped = syscall_skipped,
 	.detail = syscall_detail,
 	.close = syscall_close,
 };

@@ -220,6 +220,11 @@ static uint64_t tracepoint_lost(struct xsw_probe *p)
 	return p->skel->bss->lost_events + xsw_tier_syscall.lost(p->syscall);
 }
 
+static uint64_t tracepoint_skipped(struct xsw_probe *p)
+{
+	return xsw_bpf_object_skips(p->skel->obj) + xsw_tier_syscall.skipped(p->syscall);
+}
+
 const struct xsw_probe_tier_ops xsw_tier_tracepoint = {
 	.tier = XSW_TIER_TRACEPOINT,
 	.name = "tracepoint",
@@ -227,5 +232,6 @@ const struct xsw_probe_tier_ops xsw_tier_tracepoint = {
 	.open = tracepoint_open,
 	.poll = tracepoint_poll,
 	.lost = tracepoint_lost,
+	.skipped = tracepoint_skipped,
 	.close = tracepoint_close,
 };

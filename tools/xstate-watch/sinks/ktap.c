@@ -151,7 +151,7 @@ static void ktap_write(struct ktap_sink *s, struct xsw_engine *eng)
 {
 	const struct xsw_engine_totals *t = xsw_engine_totals(eng);
 	bool strict = xsw_engine_opts(eng)->lints_are_failures;
-	char lost[96];
+	char lost[160];
 	size_t i, j;
 
 	fprintf(s->f, "KTAP version 1\n");
@@ -197,8 +197,9 @@ static void ktap_write(struct ktap_sink *s, struct xsw_engine *eng)
 	if (s->dropped_vcpus)
 		fprintf(s->f, "# %zu more vCPUs not listed (over %d)\n", s->dropped_vcpus,
 			KTAP_MAX_VCPUS);
-	snprintf(lost, sizeof(lost), "%" PRIu64 " events lost (ring buffer full): checks incomplete",
-		 t->lost);
+	snprintf(lost, sizeof(lost), "%" PRIu64 " events lost (%" PRIu64 " ring buffer full, %"
+		 PRIu64 " program runs skipped by the kernel): checks incomplete", t->lost,
+		 t->lost - t->lost_skipped, t->lost_skipped);
 	point(s, true, t->lost ? lost : NULL, "no events lost");
 	fprintf(s->f, "# Totals: pass:%u fail:%u xfail:0 xpass:0 skip:%u error:0\n", s->pass,
 		s->fail, s->skip);

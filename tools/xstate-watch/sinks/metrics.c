@@ -597,7 +597,8 @@ static void render_registry(const struct registry *r, struct outbuf *o,
 	out_header(o, "lint_warnings_total", "counter", "Lint warnings, by lint id.");
 	render_keyed(o, "lint_warnings_total", "lint", NULL, &r->lints);
 	out_header(o, "lost_events_total", "counter",
-		   "Events the probes dropped (ring buffer full).");
+		   "Events the probes dropped (ring buffer full), or program runs the kernel "
+		   "skipped.");
 	out_printf(o, PREFIX "lost_events_total %" PRIu64 "\n", r->lost);
 	out_header(o, "fpstate_reallocs_total", "counter", "fpstate_realloc() calls seen.");
 	out_printf(o, PREFIX "fpstate_reallocs_total %" PRIu64 "\n", r->reallocs);

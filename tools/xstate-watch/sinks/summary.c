@@ -100,8 +100,10 @@ void xsw_summary_print(FILE *f, struct xsw_engine *eng, const char *tier)
 	fprintf(f, "  violations: %" PRIu64 ", lints: %" PRIu64 "%s\n", t->violations, t->lints,
 		o->lints_are_failures ? " (--strict: lints fail)" : "");
 	if (t->lost)
-		fprintf(f, "  LOST: %" PRIu64 " events dropped by the probes (ring buffer full): "
-			"state built from this trace is incomplete\n", t->lost);
+		fprintf(f, "  LOST: %" PRIu64 " events (%" PRIu64 " dropped, ring buffer full; %"
+			PRIu64 " program runs skipped by the kernel): state built from this "
+			"trace is incomplete\n", t->lost, t->lost - t->lost_skipped,
+			t->lost_skipped);
 	if (t->untracked)
 		fprintf(f, "  untracked: %" PRIu64 " events past the state bounds were not checked\n",
 			t->untracked);
@@ -127,9 +129,10 @@ static void summary_on_event(void *ctx, struct xsw_engine *eng, const struct xsw
 		s->last = *ev;
 		/* A burst loses in many small batches: say it once, count in the totals. */
 		if (ev->type == XSW_EV_LOST && s->opts.findings && !s->lost_said) {
-			fprintf(s->f, "xstate-watch: LOST %" PRIu64 " events (ring buffer full); "
+			fprintf(s->f, "xstate-watch: LOST %" PRIu64 " events (%s); "
 				"further losses are counted in the summary\n",
-				(uint64_t)ev->lost.count);
+				(uint64_t)ev->lost.count, ev->lost.skipped ?
+				"program runs skipped by the kernel" : "ring buffer full");
 			s->lost_said = true;
 		}
 		return;
