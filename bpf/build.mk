@@ -38,14 +38,24 @@ $(OUT)/bpf/.btf-stamp: FORCE
 	$(Q)id="$(VMLINUX_BTF) $$(stat -L -c %s $(VMLINUX_BTF))"; \
 		[ "$$(cat $@ 2>/dev/null)" = "$$id" ] || echo "$$id" >$@
 
-$(OUT)/bpf/%.bpf.o: $(TOP)/bpf/%.bpf.c $(OUT)/bpf/vmlinux.h $(XSW_BPF_HDRS)
+# The recipes, shared with the BPF objects of the tests (tests/unit/build.mk).
+define XSW_BPF_COMPILE
 	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(XSW_BPF_CFLAGS) -c $< -o $@.tmp
 	$(Q)$(LLVM_STRIP) -g $@.tmp && mv $@.tmp $@
+endef
 
-$(OUT)/bpf/%.skel.h: $(OUT)/bpf/%.bpf.o
+define XSW_BPF_SKELETON
 	$(call msg,SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<)) >$@.tmp && mv $@.tmp $@
+endef
+
+$(OUT)/bpf/%.bpf.o: $(TOP)/bpf/%.bpf.c $(OUT)/bpf/vmlinux.h $(XSW_BPF_HDRS)
+	$(XSW_BPF_COMPILE)
+
+$(OUT)/bpf/%.skel.h: $(OUT)/bpf/%.bpf.o
+	$(XSW_BPF_SKELETON)
 
 .PHONY: bpf
 bpf: $(XSW_BPF_SKELS)

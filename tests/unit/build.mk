@@ -1,18 +1,11 @@
 # tests/unit: BPF objects a unit test loads into the running kernel
-# (tests/unit/bpf/*.bpf.c, built and skeletoned as bpf/ builds its own),
-# and what the tests that load them link beyond UNIT_LIBS.
-TEST_BPF_SRCS := $(sort $(wildcard $(TOP)/tests/unit/bpf/*.bpf.c))
-TEST_BPF_SKELS := $(patsubst $(TOP)/tests/unit/bpf/%.bpf.c,$(OUT)/tests/unit/bpf/%.skel.h,$(TEST_BPF_SRCS))
-
+# (tests/unit/bpf/*.bpf.c, built with bpf/build.mk's recipes), and what the
+# tests that load them link beyond UNIT_LIBS.
 $(OUT)/tests/unit/bpf/%.bpf.o: $(TOP)/tests/unit/bpf/%.bpf.c $(OUT)/bpf/vmlinux.h
-	$(call msg,BPF,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CLANG) $(XSW_BPF_CFLAGS) -c $< -o $@.tmp
-	$(Q)$(LLVM_STRIP) -g $@.tmp && mv $@.tmp $@
+	$(XSW_BPF_COMPILE)
 
 $(OUT)/tests/unit/bpf/%.skel.h: $(OUT)/tests/unit/bpf/%.bpf.o
-	$(call msg,SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,,$(notdir $<)) >$@.tmp && mv $@.tmp $@
+	$(XSW_BPF_SKELETON)
 
 # test_prog_skips: xsw_bpf_object_skips() (the probe tiers' library) against
 # a program the kernel skips for real.
