@@ -1325,6 +1325,128 @@ int xsw_process_exit(void *ctx)
 	return 0;
 }
 
+/*
+ * exec: KVM makes every VM and vCPU fd close-on-exec, so a VMM that execs
+ * usually holds none of them afterwards, and no close() was seen for any.
+ * Left alone, the VMs stayed tracked (destroyed only at the process's
+ * exit) and their addresses, which the new image's VMs and vCPUs often get
+ * again, carried the old state (a first KVM_SET_CPUID2 counted as the
+ * second). begin_new_exec() has closed those fds when this tracepoint
+ * fires: count what the fd table still holds of each VM the process owns
+ * (fds it kept on purpose, QEMU's cpr-exec) and tear down the VMs left with
+ * none, as their last close() would. run_fds is a cache of fd -> vCPU:
+ * dropped for the process, the next KVM_RUN walks its fd again.
+ */
+#define XSW_EXEC_FDS_MAX	(1u << 16)	/* fds looked at: higher ones count as closed */
+
+struct exec_scan {
+	struct proc_exit pe;	/* the process's lists, as at exit */
+	struct task_struct *task;
+	__u32 pass;		/* EXEC_ZERO, EXEC_TEARDOWN */
+};
+
+enum { EXEC_ZERO, EXEC_TEARDOWN };
+
+/* One owned VM: its fd count zeroed before the count, or torn down after. */
+static __always_inline void exec_vm(__u64 vm, __u32 tgid, __u32 pass)
+{
+	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
+
+	if (!vs || vs->tgid != tgid)
+		return;
+	if (pass == EXEC_ZERO)
+		vs->fds = 0;
+	else if (vs->fds <= 0)
+		vm_teardown(vm);
+}
+
+static long exec_vm_cb(__u32 i, struct exec_scan *es)
+{
+	__u64 vm = es->pe.vm[i & (XSW_PROC_VMS - 1)];
+
+	if (vm)
+		exec_vm(vm, es->pe.tgid, es->pass);
+	return 0;
+}
+
+static long exec_vms_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
+			    struct exec_scan *es)
+{
+	exec_vm(*key, es->pe.tgid, es->pass);
+	return 0;
+}
+
+static long exec_fd_cb(__u32 fd, struct exec_scan *es)
+{
+	struct file *file = xsw_fd_file(es->task, fd);
+	enum xsw_kvm_file kind = xsw_kvm_file_kind(file);
+	struct xsw_vm_state *vs;
+	__u64 vm;
+
+	if (kind == XSW_FILE_VM) {
+		vm = (__u64)file_private(file);
+	} else if (kind == XSW_FILE_VCPU) {
+		struct kvm_vcpu *vcpu = file_vcpu(file);
+
+		if (!vcpu)
+			return 0;
+		vm = (__u64)xsw_load(vcpu, kvm);
+	} else {
+		return 0;
+	}
+	vs = bpf_map_lookup_elem(&vms, &vm);
+	if (vs && vs->tgid == es->pe.tgid)
+		__sync_fetch_and_add(&vs->fds, 1);
+	return 0;
+}
+
+static __always_inline void exec_owned_vms(struct exec_scan *es, __u32 flags, __u32 pass)
+{
+	es->pass = pass;
+	bpf_loop(XSW_PROC_VMS, exec_vm_cb, es, 0);
+	if (flags & XSW_PROC_VMS_MORE)
+		bpf_for_each_map_elem(&vms, exec_vms_map_cb, es, 0);
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct teardown td = { .tgid = tgid };
+	struct files_struct *files;
+	struct exec_scan es = {};
+	struct xsw_proc *proc;
+	__u32 flags, nfds = 0;
+	struct fdtable *fdt;
+
+	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
+	if (!proc)
+		return 0;
+	es.pe.tgid = tgid;
+	es.task = bpf_get_current_task_btf();
+	flags = proc->flags;
+	__builtin_memcpy(es.pe.vm, proc->vm, sizeof(es.pe.vm));
+	__builtin_memcpy(es.pe.run_fd_bits, proc->run_fd_bits, sizeof(es.pe.run_fd_bits));
+
+	exec_owned_vms(&es, flags, EXEC_ZERO);
+	files = es.task->files;
+	fdt = files ? files->fdt : NULL;
+	if (fdt)
+		nfds = fdt->max_fds;
+	bpf_loop(nfds < XSW_EXEC_FDS_MAX ? nfds : XSW_EXEC_FDS_MAX, exec_fd_cb, &es, 0);
+	exec_owned_vms(&es, flags, EXEC_TEARDOWN);
+
+	bpf_loop(XSW_PROC_FDS / 64, proc_exit_word_cb, &es.pe, 0);
+	if (flags & XSW_PROC_RUN_FDS_MORE)
+		bpf_for_each_map_elem(&run_fds, run_fds_exit_cb, &td, 0);
+	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
+	if (proc) {
+		__builtin_memset(proc->run_fd_bits, 0, sizeof(proc->run_fd_bits));
+		__sync_fetch_and_and(&proc->flags, ~XSW_PROC_RUN_FDS_MORE);
+	}
+	return 0;
+}
+
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(xsw_process_fork, struct task_struct *parent, struct task_struct *child)
 {

@@ -149,6 +149,27 @@ for s in $scenarios; do
 		t_eq "$s: kernel fpstate sizes = size model ($(echo "$tuples" | awk '{ print $1 "@" $2 }' | xargs))" "$mism" ""
 done
 
+# exec: the VMM's VM 1 goes with the exec (its fds were close-on-exec; no
+# close() ran), VM 2 (kept) with the process's exit, and VM 3, created
+# after the exec, is a new lifecycle even where it reuses VM 1's addresses.
+# Phase 2 starts at the second supported_cpuid.
+j=$tmp/exec.jsonl
+if [ -s "$j" ]; then
+	t_eq "exec: at the exec, VM 1's vCPU and VM 1 destroyed; nothing of VM 2" \
+		"$(jq -r '.event' "$j" | awk '$1 == "supported_cpuid" && ++n == 2 { exit }
+			$1 ~ /destroy$/ { print $1 }' | xargs)" "vcpu_destroy vm_destroy"
+	t_eq "exec: each vCPU's successful KVM_SET_CPUID2 is its generation 1" \
+		"$(jq -r 'select(.event == "set_cpuid" and .ret == 0) | .generation' "$j" | xargs)" "1 1 1"
+	t_eq "exec: the kept vCPU's KVM_SET_CPUID2 after exec: EIO, its generation 2, VM 2's" \
+		"$(jq -r 'select(.event == "set_cpuid" and .ret != 0) | "\(.ret) \(.generation) \(.vm)"' "$j")" \
+		"-5 2 $(jq -r 'select(.event == "vm_create") | .vm' "$j" | sed -n 2p)"
+	t_eq "exec: 3 VMs created and destroyed, VM 2 last (at exit)" \
+		"$(jq -r 'select(.event == "vm_create") | .vm' "$j" | wc -l) $(jq -r 'select(.event == "vm_destroy") | .vm' "$j" | wc -l) $(jq -r 'select(.event == "vm_destroy") | .vm' "$j" | tail -1)" \
+		"3 3 $(jq -r 'select(.event == "vm_create") | .vm' "$j" | sed -n 2p)"
+else
+	t_fail "exec: events recorded" "no $j (the scenario list has no exec?)"
+fi
+
 # --strict: the lint perm-late provokes fails the run, whatever CMD returned.
 "$W" run -q --strict --ktap "$tmp/strict.ktap" -- "$VL" perm-late >/dev/null 2>"$tmp/strict.err"
 t_eq "perm-late --strict: exit status 3" "$?" 3

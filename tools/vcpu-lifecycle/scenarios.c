@@ -6,11 +6,13 @@
  * them hold.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cpuid.h"
 #include "guest.h"
@@ -910,6 +912,99 @@ out:
 	return status;
 }
 
+/* --- exec --------------------------------------------------------------- */
+
+/*
+ * A VMM that execs itself (a re-exec into a new binary, a live update):
+ * KVM makes VM and vCPU fds close-on-exec, so exec closes them without a
+ * close() call; a VMM that means to keep a VM (QEMU's cpr-exec) clears the
+ * flag. Phase 1 configures and runs two VMs of one vCPU each, keeps the
+ * second (FD_CLOEXEC cleared) and execs this binary again; phase 2 (the
+ * kept fds in the environment) finds the kept vCPU refusing ioctls (KVM
+ * ties a VM to the mm that created it: EIO), then creates, configures and
+ * runs a third VM. The kept VM, still held, goes with the process's exit.
+ */
+#define VL_EXEC_KEPT_ENV "VCPU_LIFECYCLE_EXEC_KEPT"
+
+static int exec_phase2(struct vl_ctx *ctx, const char *kept)
+{
+	struct kvm_cpuid2 *sup;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	int vm_fd, vcpu_fd;
+
+	vl_log("phase 2, after exec: kept VM fd and vCPU fd %s", kept);
+	if (!vl_expect(sscanf(kept, "%d,%d", &vm_fd, &vcpu_fd) == 2, "%s holds two fds",
+		       VL_EXEC_KEPT_ENV))
+		return VL_EXIT_FAIL;
+	vl_expect(fcntl(vm_fd, F_GETFD) == 0 && fcntl(vcpu_fd, F_GETFD) == 0,
+		  "the kept VM and vCPU fds survived exec, close-on-exec still clear");
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		return VL_EXIT_FAIL;
+	/* kvm_vcpu_ioctl(): a VM belongs to the mm that created it, and exec replaced it. */
+	vl_expect(kvm_set_cpuid2(vcpu_fd, sup) == -EIO,
+		  "KVM_SET_CPUID2 on the kept vCPU: EIO (the VM is the old mm's)");
+	if (vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "a new VM and vCPU 0 created")) {
+		vl_expect(kvm_set_cpuid2(vcpu.fd, sup) == 0, "KVM_SET_CPUID2 on the new vCPU");
+		run_hello(&vcpu, 0x33);
+		destroy_vm_vcpu(&vm, &vcpu);
+	}
+	free(sup);
+	/* The kept VM stays open: the process's exit takes it. */
+	return VL_EXIT_PASS;
+}
+
+static int scenario_exec(struct vl_ctx *ctx)
+{
+	const char *kept = getenv(VL_EXEC_KEPT_ENV);
+	struct vl_vcpu closed_vcpu, kept_vcpu;
+	struct vl_vm closed_vm, kept_vm;
+	struct kvm_cpuid2 *sup;
+	char self[4096], fds[32];
+	ssize_t n;
+
+	if (kept)
+		return exec_phase2(ctx, kept);
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		return VL_EXIT_FAIL;
+	if (!vl_expect(create_vm_vcpu(ctx, &closed_vm, &closed_vcpu) == 0,
+		       "VM 1 and its vCPU 0 created (close-on-exec, as KVM makes them)")) {
+		free(sup);
+		return VL_EXIT_FAIL;
+	}
+	if (!vl_expect(create_vm_vcpu(ctx, &kept_vm, &kept_vcpu) == 0,
+		       "VM 2 and its vCPU 0 created")) {
+		destroy_vm_vcpu(&closed_vm, &closed_vcpu);
+		free(sup);
+		return VL_EXIT_FAIL;
+	}
+	vl_expect(kvm_set_cpuid2(closed_vcpu.fd, sup) == 0, "KVM_SET_CPUID2 on VM 1's vCPU");
+	vl_expect(kvm_set_cpuid2(kept_vcpu.fd, sup) == 0, "KVM_SET_CPUID2 on VM 2's vCPU");
+	free(sup);
+	run_hello(&closed_vcpu, 0x11);
+	run_hello(&kept_vcpu, 0x22);
+	vl_expect(fcntl(closed_vm.fd, F_GETFD) == FD_CLOEXEC &&
+		  fcntl(closed_vcpu.fd, F_GETFD) == FD_CLOEXEC,
+		  "KVM made VM 1's fds close-on-exec");
+	vl_expect(fcntl(kept_vm.fd, F_SETFD, 0) == 0 && fcntl(kept_vcpu.fd, F_SETFD, 0) == 0,
+		  "VM 2's fds kept across exec (FD_CLOEXEC cleared)");
+	/* By its own name: a VMM's comm does not change when it re-execs itself. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (!vl_expect(n > 0, "/proc/self/exe names this binary") || vl_failures())
+		return VL_EXIT_FAIL;
+	self[n] = '\0';
+	snprintf(fds, sizeof(fds), "%d,%d", kept_vm.fd, kept_vcpu.fd);
+	if (setenv(VL_EXEC_KEPT_ENV, fds, 1))
+		return vl_expect(false, "setenv %s", VL_EXEC_KEPT_ENV), VL_EXIT_FAIL;
+	vl_log("exec %s exec (VM 1's fds close with it; VM 2's, %s, stay)", self, fds);
+	fflush(NULL);
+	execl(self, "vcpu-lifecycle", "exec", (char *)NULL);
+	vl_expect(false, "execl %s: %s", self, strerror(errno));
+	return VL_EXIT_FAIL;
+}
+
 const struct vl_scenario vl_scenarios[] = {
 	{ "basic", "", "supported CPUID -> KVM_SET_CPUID2, run to HLT, destroy", scenario_basic },
 	{ "multi", "", "--vms N x --vcpus M, one thread per vCPU, guests to HLT", scenario_multi },
@@ -922,6 +1017,7 @@ const struct vl_scenario vl_scenarios[] = {
 	{ "cpuid-model", "FILE", "a CPU model file's leaf 0xD + AMX bits, masked to host", scenario_cpuid_model },
 	{ "exit-loop", "", "--exits K port I/O exits; ns per KVM_RUN round trip", scenario_exit_loop },
 	{ "xsetbv", "", "guest sets CR4.OSXSAVE, XCR0 (XSETBV); #GP past CPUID", scenario_xsetbv },
+	{ "exec", "", "2 VMs run, one kept across exec, a new VM after it", scenario_exec },
 	{ NULL, NULL, NULL, NULL },
 };
 
