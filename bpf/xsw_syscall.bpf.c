@@ -533,8 +533,14 @@ static long vm_vcpu_teardown_cb(__u32 idx, struct teardown *td)
 	return 0;
 }
 
-/* The VM's vCPUs, then the VM itself. */
-static __always_inline void vm_teardown(__u64 vm)
+/*
+ * The VM's vCPUs, then the VM itself. A global function: the verifier
+ * checks it once per program rather than at each of its call sites (close,
+ * process exit, exec: each program has two or more), which is most of
+ * what it costs to load them. @vm must be a number, not a typed pointer
+ * (a global function takes scalars).
+ */
+__noinline int vm_teardown(__u64 vm)
 {
 	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
 	struct teardown td = { .vm = vm };
@@ -550,6 +556,7 @@ static __always_inline void vm_teardown(__u64 vm)
 	if (ev)
 		bpf_ringbuf_submit(ev, submit_flags());
 	bpf_map_delete_elem(&vms, &vm);
+	return 0;
 }
 
 static long vm_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
@@ -1167,7 +1174,9 @@ static __always_inline int close_enter(long fd)
 
 		if (!vcpu)
 			return 0;
-		vm = (__u64)xsw_load(vcpu, kvm);
+		/* A number for vm_teardown(): a direct load would give a struct kvm *. */
+		if (bpf_probe_read_kernel(&vm, sizeof(vm), &vcpu->kvm))
+			return 0;
 	} else {
 		return 0;
 	}
@@ -1342,37 +1351,52 @@ int xsw_process_exit(void *ctx)
 struct exec_scan {
 	struct proc_exit pe;	/* the process's lists, as at exit */
 	struct task_struct *task;
-	__u32 pass;		/* EXEC_ZERO, EXEC_TEARDOWN */
 };
 
-enum { EXEC_ZERO, EXEC_TEARDOWN };
-
-/* One owned VM: its fd count zeroed before the count, or torn down after. */
-static __always_inline void exec_vm(__u64 vm, __u32 tgid, __u32 pass)
+/* Before the count: the process's VMs hold no fds. */
+static __always_inline void exec_vm_zero(__u64 vm, __u32 tgid)
 {
 	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
 
-	if (!vs || vs->tgid != tgid)
-		return;
-	if (pass == EXEC_ZERO)
+	if (vs && vs->tgid == tgid)
 		vs->fds = 0;
-	else if (vs->fds <= 0)
+}
+
+/* After it: a VM the fd table no longer holds goes, as at its last close(). */
+static __always_inline void exec_vm_settle(__u64 vm, __u32 tgid)
+{
+	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
+
+	if (vs && vs->tgid == tgid && vs->fds <= 0)
 		vm_teardown(vm);
 }
 
-static long exec_vm_cb(__u32 i, struct exec_scan *es)
+static long exec_zero_cb(__u32 i, struct exec_scan *es)
+{
+	exec_vm_zero(es->pe.vm[i & (XSW_PROC_VMS - 1)], es->pe.tgid);
+	return 0;
+}
+
+static long exec_zero_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
+			     struct exec_scan *es)
+{
+	exec_vm_zero(*key, es->pe.tgid);
+	return 0;
+}
+
+static long exec_settle_cb(__u32 i, struct exec_scan *es)
 {
 	__u64 vm = es->pe.vm[i & (XSW_PROC_VMS - 1)];
 
 	if (vm)
-		exec_vm(vm, es->pe.tgid, es->pass);
+		exec_vm_settle(vm, es->pe.tgid);
 	return 0;
 }
 
-static long exec_vms_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
-			    struct exec_scan *es)
+static long exec_settle_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
+			       struct exec_scan *es)
 {
-	exec_vm(*key, es->pe.tgid, es->pass);
+	exec_vm_settle(*key, es->pe.tgid);
 	return 0;
 }
 
@@ -1400,14 +1424,6 @@ static long exec_fd_cb(__u32 fd, struct exec_scan *es)
 	return 0;
 }
 
-static __always_inline void exec_owned_vms(struct exec_scan *es, __u32 flags, __u32 pass)
-{
-	es->pass = pass;
-	bpf_loop(XSW_PROC_VMS, exec_vm_cb, es, 0);
-	if (flags & XSW_PROC_VMS_MORE)
-		bpf_for_each_map_elem(&vms, exec_vms_map_cb, es, 0);
-}
-
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -1428,13 +1444,17 @@ int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linu
 	__builtin_memcpy(es.pe.vm, proc->vm, sizeof(es.pe.vm));
 	__builtin_memcpy(es.pe.run_fd_bits, proc->run_fd_bits, sizeof(es.pe.run_fd_bits));
 
-	exec_owned_vms(&es, flags, EXEC_ZERO);
+	bpf_loop(XSW_PROC_VMS, exec_zero_cb, &es, 0);
+	if (flags & XSW_PROC_VMS_MORE)
+		bpf_for_each_map_elem(&vms, exec_zero_map_cb, &es, 0);
 	files = es.task->files;
 	fdt = files ? files->fdt : NULL;
 	if (fdt)
 		nfds = fdt->max_fds;
 	bpf_loop(nfds < XSW_EXEC_FDS_MAX ? nfds : XSW_EXEC_FDS_MAX, exec_fd_cb, &es, 0);
-	exec_owned_vms(&es, flags, EXEC_TEARDOWN);
+	bpf_loop(XSW_PROC_VMS, exec_settle_cb, &es, 0);
+	if (flags & XSW_PROC_VMS_MORE)
+		bpf_for_each_map_elem(&vms, exec_settle_map_cb, &es, 0);
 
 	bpf_loop(XSW_PROC_FDS / 64, proc_exit_word_cb, &es.pe, 0);
 	if (flags & XSW_PROC_RUN_FDS_MORE)
