@@ -1341,10 +1341,14 @@ int xsw_process_exit(void *ctx)
  * exit) and their addresses, which the new image's VMs and vCPUs often get
  * again, carried the old state (a first KVM_SET_CPUID2 counted as the
  * second). begin_new_exec() has closed those fds when this tracepoint
- * fires: count what the fd table still holds of each VM the process owns
- * (fds it kept on purpose, QEMU's cpr-exec) and tear down the VMs left with
- * none, as their last close() would. run_fds is a cache of fd -> vCPU:
- * dropped for the process, the next KVM_RUN walks its fd again.
+ * fires, but their last fput() is task work that runs on the way back to
+ * user space, so the VMs and vCPUs are still allocated here (as at close()
+ * and process exit, where this tier reads them too). Count what the fd
+ * table still holds of each VM the process owns (fds it kept on purpose,
+ * FD_CLOEXEC cleared; KVM refuses their ioctls from the new mm, but they
+ * hold the VM) and tear down the VMs left with none, as their last close()
+ * would. run_fds is a cache of fd -> vCPU: dropped for the process, the
+ * next KVM_RUN walks its fd again.
  */
 #define XSW_EXEC_FDS_MAX	(1u << 16)	/* fds looked at: higher ones count as closed */
 
