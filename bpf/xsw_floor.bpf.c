@@ -27,6 +27,16 @@ int floor_prctl_exit(void *ctx) { return 0; }
 SEC("tracepoint/syscalls/sys_enter_close")
 int floor_close_enter(void *ctx) { return 0; }
 
+/* xstate-watch attaches its close program to these too. */
+SEC("tracepoint/syscalls/sys_enter_close_range")
+int floor_close_range_enter(void *ctx) { return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_dup2")
+int floor_dup2_enter(void *ctx) { return 0; }
+
+SEC("tracepoint/syscalls/sys_enter_dup3")
+int floor_dup3_enter(void *ctx) { return 0; }
+
 /* The raw hooks switch on the number; an empty one keeps that much. */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(floor_raw_sys_enter, struct pt_regs *regs, long id)

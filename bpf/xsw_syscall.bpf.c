@@ -1150,38 +1150,58 @@ static __always_inline int prctl_exit(long ret)
 
 /* --- close: the process's last fd of a VM --------------------------------- */
 
-static __always_inline int close_enter(long fd)
+/*
+ * The VM @file belongs to (its own or its vCPU's), as a number, or 0 when
+ * it is no VM or vCPU file. Probe reads: vm_teardown() takes a number, and
+ * a direct load of file->private_data or vcpu->kvm gives the verifier a
+ * pointer. Off the hot paths (close of KVM fds, dup2, exec).
+ */
+static __always_inline __u64 kvm_file_vm(struct file *file, enum xsw_kvm_file *kind)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct task_struct *task;
-	struct xsw_vm_state *vs;
+	struct kvm_vcpu *vcpu;
+	__u64 vm = 0;
+
+	*kind = xsw_kvm_file_kind(file);
+	if (*kind == XSW_FILE_VM) {
+		if (bpf_probe_read_kernel(&vm, sizeof(vm), &file->private_data))
+			return 0;
+		return vm;
+	}
+	if (*kind != XSW_FILE_VCPU)
+		return 0;
+	vcpu = file_vcpu(file);
+	if (!vcpu || bpf_probe_read_kernel(&vm, sizeof(vm), &vcpu->kvm))
+		return 0;
+	return vm;
+}
+
+/*
+ * The VM of the current task's @fd, | 1 for a vCPU's fd (a struct kvm is
+ * aligned), or 0. A global function, so the verifier checks the file kind
+ * test once per program rather than at each call (dup2 has two).
+ */
+__noinline __u64 current_fd_vm(long fd)
+{
 	enum xsw_kvm_file kind;
-	struct xsw_proc *proc;
-	struct file *file;
 	__u64 vm;
 
-	/* close() is hot too: only processes known to hold KVM fds go on. */
-	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
-	if (!proc)
-		return 0;
-	task = bpf_get_current_task_btf();
-	file = xsw_fd_file(task, fd);
-	kind = xsw_kvm_file_kind(file);
-	if (kind == XSW_FILE_VM) {
-		vm = (__u64)file_private(file);
-	} else if (kind == XSW_FILE_VCPU) {
-		struct kvm_vcpu *vcpu = file_vcpu(file);
+	vm = kvm_file_vm(xsw_fd_file(bpf_get_current_task_btf(), fd), &kind);
+	return vm ? vm | (kind == XSW_FILE_VCPU) : 0;
+}
 
-		if (!vcpu)
-			return 0;
-		/* A number for vm_teardown(): a direct load would give a struct kvm *. */
-		if (bpf_probe_read_kernel(&vm, sizeof(vm), &vcpu->kvm))
-			return 0;
-	} else {
-		return 0;
-	}
+/* @fd of @tgid is about to close: the VM goes with its process's last fd. */
+static __always_inline void close_fd(__u32 tgid, long fd)
+{
+	__u64 vm = current_fd_vm(fd);
+	struct xsw_vm_state *vs;
+	struct xsw_proc *proc;
+
+	if (!vm)
+		return;
 	/* The fd number may name another vCPU next. */
-	if (kind == XSW_FILE_VCPU && proc_has_run_fd(proc, fd)) {
+	proc = vm & 1 ? bpf_map_lookup_elem(&kvm_procs, &tgid) : NULL;
+	vm &= ~1ull;
+	if (proc && proc_has_run_fd(proc, fd)) {
 		__u64 key = (__u64)tgid << 32 | (__u32)fd;
 
 		bpf_map_delete_elem(&run_fds, &key);
@@ -1189,8 +1209,86 @@ static __always_inline int close_enter(long fd)
 	}
 	vs = bpf_map_lookup_elem(&vms, &vm);
 	if (!vs || __sync_fetch_and_add(&vs->fds, -1) > 1)
-		return 0;
+		return;
 	vm_teardown(vm);
+}
+
+static __always_inline int close_enter(long fd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+
+	/* close() is hot too: only processes known to hold KVM fds go on. */
+	if (!bpf_map_lookup_elem(&kvm_procs, &tgid))
+		return 0;
+	close_fd(tgid, fd);
+	return 0;
+}
+
+/*
+ * close() is not the only way a VMM's fd goes: close_range() closes many
+ * (CLOSE_RANGE_CLOEXEC only marks them), dup2()/dup3() close the target
+ * fd. Each is handled at its enter, as close() is, while the files are
+ * still there to read.
+ */
+#define XSW_CLOSE_RANGE_CLOEXEC	(1u << 2)	/* include/uapi/linux/close_range.h */
+/* fds a range or fd table walk looks at (close_range(), exec): past them, none. */
+#define XSW_FD_SCAN_MAX		(1u << 16)
+
+struct close_range_scan {
+	__u32 tgid;
+	__u32 first;
+};
+
+static long close_range_cb(__u32 i, struct close_range_scan *cs)
+{
+	close_fd(cs->tgid, (long)cs->first + i);
+	return 0;
+}
+
+static __always_inline int close_range_enter(__u32 first, __u32 last, __u32 flags)
+{
+	struct close_range_scan cs = { .first = first };
+	struct files_struct *files;
+	struct fdtable *fdt;
+	__u32 max_fds, n;
+
+	cs.tgid = bpf_get_current_pid_tgid() >> 32;
+	if ((flags & XSW_CLOSE_RANGE_CLOEXEC) || first > last ||
+	    !bpf_map_lookup_elem(&kvm_procs, &cs.tgid))
+		return 0;
+	files = bpf_get_current_task_btf()->files;
+	fdt = files ? files->fdt : NULL;
+	max_fds = fdt ? fdt->max_fds : 0;
+	if (first >= max_fds)
+		return 0;
+	if (last >= max_fds)
+		last = max_fds - 1;
+	n = last - first + 1;
+	bpf_loop(n < XSW_FD_SCAN_MAX ? n : XSW_FD_SCAN_MAX, close_range_cb, &cs, 0);
+	return 0;
+}
+
+/*
+ * dup2(@oldfd, @newfd) closes @newfd first, if open. @newfd then refers to
+ * @oldfd's file, one fd more for its VM: counted first, so that a dup2()
+ * between two fds of one VM does not take its count to 0. An @oldfd that
+ * is no open file fails the call and closes nothing.
+ */
+static __always_inline int dup2_enter(long oldfd, long newfd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct xsw_vm_state *vs;
+	__u64 vm;
+
+	if (oldfd == newfd || !bpf_map_lookup_elem(&kvm_procs, &tgid))
+		return 0;
+	if (!xsw_fd_file(bpf_get_current_task_btf(), oldfd))
+		return 0;
+	vm = current_fd_vm(oldfd) & ~1ull;
+	vs = vm ? bpf_map_lookup_elem(&vms, &vm) : NULL;
+	if (vs && vs->tgid == tgid)
+		__sync_fetch_and_add(&vs->fds, 1);
+	close_fd(tgid, newfd);
 	return 0;
 }
 
@@ -1219,6 +1317,9 @@ static __always_inline int close_enter(long fd)
 #define XSW_NR_IOCTL		16
 #define XSW_NR_CLOSE		3
 #define XSW_NR_ARCH_PRCTL	158
+#define XSW_NR_DUP2		33
+#define XSW_NR_DUP3		292
+#define XSW_NR_CLOSE_RANGE	436
 
 SEC("tracepoint/syscalls/sys_enter_ioctl")
 int xsw_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
@@ -1244,10 +1345,32 @@ int xsw_prctl_exit(struct trace_event_raw_sys_exit *ctx)
 	return prctl_exit(ctx->ret);
 }
 
+/*
+ * Every way a process's fd closes here: close() and, attached to their
+ * events by the loader, close_range(), dup2() and dup3(). One program for
+ * the four (the event's __syscall_nr tells them apart): each program would
+ * carry its own copy of vm_teardown() for the verifier to check, about
+ * 5 ms of start-up apiece here. The kernel refuses to attach a program
+ * that reads past the smallest event's record (close's: one argument), so
+ * the others' arguments come from the saved registers.
+ */
 SEC("tracepoint/syscalls/sys_enter_close")
 int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 {
-	return close_enter((int)ctx->args[0]);
+	struct pt_regs *regs;
+	int nr = (int)ctx->id;
+
+	if (nr == XSW_NR_CLOSE)
+		return close_enter((int)ctx->args[0]);
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	switch (nr) {
+	case XSW_NR_CLOSE_RANGE:
+		return close_range_enter((__u32)regs->di, (__u32)regs->si, (__u32)regs->dx);
+	case XSW_NR_DUP2:
+	case XSW_NR_DUP3:
+		return dup2_enter((int)regs->di, (int)regs->si);
+	}
+	return 0;
 }
 
 /*
@@ -1276,6 +1399,15 @@ int BPF_PROG(xsw_raw_sys_enter, struct pt_regs *regs, long id)
 		if (compat_syscall())
 			return 0;
 		return close_enter((int)regs->di);
+	case XSW_NR_CLOSE_RANGE:
+		if (compat_syscall())
+			return 0;
+		return close_range_enter((__u32)regs->di, (__u32)regs->si, (__u32)regs->dx);
+	case XSW_NR_DUP2:
+	case XSW_NR_DUP3:
+		if (compat_syscall())
+			return 0;
+		return dup2_enter((int)regs->di, (int)regs->si);
 	}
 	return 0;
 }
@@ -1350,8 +1482,6 @@ int xsw_process_exit(void *ctx)
  * would. run_fds is a cache of fd -> vCPU: dropped for the process, the
  * next KVM_RUN walks its fd again.
  */
-#define XSW_EXEC_FDS_MAX	(1u << 16)	/* fds looked at: higher ones count as closed */
-
 struct exec_scan {
 	struct proc_exit pe;	/* the process's lists, as at exit */
 	struct task_struct *task;
@@ -1406,22 +1536,11 @@ static long exec_settle_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_st
 
 static long exec_fd_cb(__u32 fd, struct exec_scan *es)
 {
-	struct file *file = xsw_fd_file(es->task, fd);
-	enum xsw_kvm_file kind = xsw_kvm_file_kind(file);
+	__u64 vm = current_fd_vm(fd) & ~1ull;
 	struct xsw_vm_state *vs;
-	__u64 vm;
 
-	if (kind == XSW_FILE_VM) {
-		vm = (__u64)file_private(file);
-	} else if (kind == XSW_FILE_VCPU) {
-		struct kvm_vcpu *vcpu = file_vcpu(file);
-
-		if (!vcpu)
-			return 0;
-		vm = (__u64)xsw_load(vcpu, kvm);
-	} else {
+	if (!vm)
 		return 0;
-	}
 	vs = bpf_map_lookup_elem(&vms, &vm);
 	if (vs && vs->tgid == es->pe.tgid)
 		__sync_fetch_and_add(&vs->fds, 1);
@@ -1455,7 +1574,7 @@ int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linu
 	fdt = files ? files->fdt : NULL;
 	if (fdt)
 		nfds = fdt->max_fds;
-	bpf_loop(nfds < XSW_EXEC_FDS_MAX ? nfds : XSW_EXEC_FDS_MAX, exec_fd_cb, &es, 0);
+	bpf_loop(nfds < XSW_FD_SCAN_MAX ? nfds : XSW_FD_SCAN_MAX, exec_fd_cb, &es, 0);
 	bpf_loop(XSW_PROC_VMS, exec_settle_cb, &es, 0);
 	if (flags & XSW_PROC_VMS_MORE)
 		bpf_for_each_map_elem(&vms, exec_settle_map_cb, &es, 0);

@@ -170,6 +170,21 @@ else
 	t_fail "exec: events recorded" "no $j (the scenario list has no exec?)"
 fi
 
+# close-paths: fds that close without close(). VM 1 goes with close_range()
+# (before the first step mark, a supported_cpuid); dup2() and dup3() take
+# VM 2's vCPU fd and then a VM 2 duplicate, leaving VM 2 held (nothing
+# between the marks); close() of its own fd takes it (after the second).
+# Both hook sets: the raw hooks switch on the syscall number themselves.
+for hooks in events raw; do
+	"$W" run -q --probes=syscall --syscall-hooks=$hooks --json "$tmp/close-$hooks.jsonl" -- \
+		"$VL" close-paths >/dev/null 2>"$tmp/close-$hooks.err"
+	t_eq "close-paths, $hooks hooks: exit status 0" "$?" 0
+	t_eq "close-paths, $hooks hooks: VM 1 at close_range(), VM 2 at close(), none at exit" \
+		"$(jq -r 'select(.event | test("destroy$|supported_cpuid|process_exit")) | .event' \
+			"$tmp/close-$hooks.jsonl" | xargs)" \
+		"supported_cpuid vcpu_destroy vm_destroy supported_cpuid supported_cpuid vcpu_destroy vm_destroy process_exit"
+done
+
 # --strict: the lint perm-late provokes fails the run, whatever CMD returned.
 "$W" run -q --strict --ktap "$tmp/strict.ktap" -- "$VL" perm-late >/dev/null 2>"$tmp/strict.err"
 t_eq "perm-late --strict: exit status 3" "$?" 3

@@ -50,6 +50,9 @@ int main(int argc, char **argv)
 	bpf_program__set_autoload(skel->progs.floor_prctl_enter, !raw);
 	bpf_program__set_autoload(skel->progs.floor_prctl_exit, !raw);
 	bpf_program__set_autoload(skel->progs.floor_close_enter, !raw);
+	bpf_program__set_autoload(skel->progs.floor_close_range_enter, !raw);
+	bpf_program__set_autoload(skel->progs.floor_dup2_enter, !raw);
+	bpf_program__set_autoload(skel->progs.floor_dup3_enter, !raw);
 	bpf_program__set_autoload(skel->progs.floor_raw_sys_enter, raw);
 	bpf_program__set_autoload(skel->progs.floor_raw_sys_exit, raw);
 	ret = xsw_floor__load(skel);

@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/close_range.h>
 
 #include "cpuid.h"
 #include "guest.h"
@@ -1005,6 +1008,83 @@ static int scenario_exec(struct vl_ctx *ctx)
 	return VL_EXIT_FAIL;
 }
 
+/* --- close-paths ---------------------------------------------------------- */
+
+/*
+ * fds that close without close(): VM 1 and its vCPU go with close_range();
+ * VM 2 loses its vCPU fd to dup2(VM fd, vCPU fd), that duplicate to dup3(),
+ * and goes with close() of its own fd. CLOSE_RANGE_CLOEXEC on VM 2 first
+ * closes nothing. KVM_GET_SUPPORTED_CPUID calls mark the steps for a tracer:
+ * VM 1 is gone before the first, VM 2 still there after the second.
+ */
+static int close_range_fds(int first, int last, unsigned int flags, const char *what)
+{
+	int ret = close_range(first, last, flags);
+
+	vl_log("close_range(%d, %d, %s) -> %s", first, last,
+	       flags ? "CLOSE_RANGE_CLOEXEC" : "0", ret ? strerror(errno) : "ok");
+	return vl_expect(ret == 0, "close_range() on %s", what) ? 0 : -1;
+}
+
+static int scenario_close_paths(struct vl_ctx *ctx)
+{
+	struct vl_vcpu vcpu1, vcpu2;
+	struct kvm_cpuid2 *sup, *mark;
+	struct vl_vm vm1, vm2;
+	int null_fd, ret;
+
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		return VL_EXIT_FAIL;
+	if (!vl_expect(create_vm_vcpu(ctx, &vm1, &vcpu1) == 0, "VM 1 and its vCPU 0 created")) {
+		free(sup);
+		return VL_EXIT_FAIL;
+	}
+	if (!vl_expect(create_vm_vcpu(ctx, &vm2, &vcpu2) == 0, "VM 2 and its vCPU 0 created")) {
+		destroy_vm_vcpu(&vm1, &vcpu1);
+		free(sup);
+		return VL_EXIT_FAIL;
+	}
+	vl_expect(kvm_set_cpuid2(vcpu1.fd, sup) == 0, "KVM_SET_CPUID2 on VM 1's vCPU");
+	vl_expect(kvm_set_cpuid2(vcpu2.fd, sup) == 0, "KVM_SET_CPUID2 on VM 2's vCPU");
+	free(sup);
+	run_hello(&vcpu1, 0x11);
+	run_hello(&vcpu2, 0x22);
+
+	close_range_fds(vm2.fd, vm2.fd, CLOSE_RANGE_CLOEXEC, "VM 2's fd, CLOSE_RANGE_CLOEXEC");
+	vl_expect(fcntl(vm2.fd, F_GETFD) == FD_CLOEXEC, "VM 2's fd marked close-on-exec, open");
+
+	/* kvm_run mappings hold their vCPU's file: unmap before the fd goes. */
+	munmap(vcpu1.run, vcpu1.run_size);
+	vcpu1.run = NULL;
+	/* One range over both (created one after the other, nothing between). */
+	if (vl_expect(vcpu1.fd == vm1.fd + 1, "VM 1's fds %d, %d are adjacent", vm1.fd, vcpu1.fd))
+		close_range_fds(vm1.fd, vcpu1.fd, 0, "VM 1's fd and its vCPU's");
+	vcpu1.fd = vm1.fd = -1;
+	vl_vm_destroy(&vm1);	/* its guest memory */
+	mark = get_supported(ctx);	/* step mark 1 */
+	free(mark);
+
+	munmap(vcpu2.run, vcpu2.run_size);
+	vcpu2.run = NULL;
+	ret = dup2(vm2.fd, vcpu2.fd);
+	vl_log("dup2(VM fd %d, vCPU fd %d) -> %d", vm2.fd, vcpu2.fd, ret);
+	vl_expect(ret == vcpu2.fd, "dup2() puts a VM 2 fd over its vCPU's");
+	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ret = null_fd < 0 ? -1 : dup3(null_fd, vcpu2.fd, O_CLOEXEC);
+	vl_log("dup3(/dev/null fd %d, fd %d, O_CLOEXEC) -> %d", null_fd, vcpu2.fd, ret);
+	vl_expect(ret == vcpu2.fd, "dup3() puts /dev/null over that VM 2 duplicate");
+	mark = get_supported(ctx);	/* step mark 2 */
+	free(mark);
+
+	close(vcpu2.fd);	/* /dev/null now */
+	vcpu2.fd = -1;
+	if (null_fd >= 0)
+		close(null_fd);
+	vl_vm_destroy(&vm2);	/* close(): its last fd */
+	return VL_EXIT_PASS;
+}
+
 const struct vl_scenario vl_scenarios[] = {
 	{ "basic", "", "supported CPUID -> KVM_SET_CPUID2, run to HLT, destroy", scenario_basic },
 	{ "multi", "", "--vms N x --vcpus M, one thread per vCPU, guests to HLT", scenario_multi },
@@ -1018,6 +1098,7 @@ const struct vl_scenario vl_scenarios[] = {
 	{ "exit-loop", "", "--exits K port I/O exits; ns per KVM_RUN round trip", scenario_exit_loop },
 	{ "xsetbv", "", "guest sets CR4.OSXSAVE, XCR0 (XSETBV); #GP past CPUID", scenario_xsetbv },
 	{ "exec", "", "2 VMs run, one kept across exec, a new VM after it", scenario_exec },
+	{ "close-paths", "", "VMs closed by close_range(), dup2(), dup3(), not close()", scenario_close_paths },
 	{ NULL, NULL, NULL, NULL },
 };
 

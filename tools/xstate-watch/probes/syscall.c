@@ -20,6 +20,7 @@
 struct xsw_probe {
 	struct xsw_syscall *skel;
 	struct ring_buffer *rb;
+	struct bpf_link *fd_links[3];	/* xsw_close_enter on close_range, dup2, dup3 */
 	xsw_event_fn fn;
 	void *arg;
 	int ncpus;
@@ -35,7 +36,8 @@ static int syscall_available(struct xsw_err *err)
 	static const char *const syscall_tps[] = {
 		"sys_enter_ioctl", "sys_exit_ioctl",
 		"sys_enter_arch_prctl", "sys_exit_arch_prctl",
-		"sys_enter_close",
+		"sys_enter_close", "sys_enter_close_range",
+		"sys_enter_dup2", "sys_enter_dup3",
 	};
 	size_t i;
 	int ret;
@@ -116,6 +118,8 @@ static void syscall_close(struct xsw_probe *p)
 	if (!p)
 		return;
 	ring_buffer__free(p->rb);
+	for (size_t i = 0; i < sizeof(p->fd_links) / sizeof(p->fd_links[0]); i++)
+		bpf_link__destroy(p->fd_links[i]);
 	xsw_syscall__destroy(p->skel);
 	free(p->percpu);
 	free(p);
@@ -199,6 +203,31 @@ static void set_refused_detail(struct xsw_probe *p, const char *why)
 	p->detail[n] = '\0';
 }
 
+/*
+ * xsw_close_enter, which skeleton attach put on sys_enter_close, on the
+ * other syscalls that close fds (it switches on the syscall number).
+ */
+static int attach_fd_closers(struct xsw_probe *p, const struct xsw_probe_opts *opts,
+			     struct xsw_err *err)
+{
+	static const char *const events[] = {
+		"sys_enter_close_range", "sys_enter_dup2", "sys_enter_dup3",
+	};
+	size_t i;
+
+	if (opts && opts->hooks == XSW_HOOKS_RAW)	/* xsw_raw_sys_enter has them */
+		return 0;
+	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
+		p->fd_links[i] = bpf_program__attach_tracepoint(p->skel->progs.xsw_close_enter,
+								"syscalls", events[i]);
+		if (!p->fd_links[i])
+			return xsw_err_set(err, errno ? errno : EINVAL,
+					   "syscall tier: attaching to syscalls:%s failed (%s)",
+					   events[i], strerror(errno));
+	}
+	return 0;
+}
+
 static int syscall_open(struct xsw_probe **pp, const struct xsw_probe_opts *opts,
 			xsw_event_fn fn, void *arg, struct xsw_err *err)
 {
@@ -245,6 +274,9 @@ static int syscall_open(struct xsw_probe **pp, const struct xsw_probe_opts *opts
 				  xsw_libbpf_log_tail());
 		goto fail;
 	}
+	ret = attach_fd_closers(p, opts, err);
+	if (ret)
+		goto fail;
 	p->rb = ring_buffer__new(bpf_map__fd(p->skel->maps.events), on_sample, p, NULL);
 	if (!p->rb) {
 		ret = xsw_err_set(err, errno ? errno : EINVAL,
