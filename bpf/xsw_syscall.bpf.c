@@ -1482,11 +1482,6 @@ int xsw_process_exit(void *ctx)
  * would. run_fds is a cache of fd -> vCPU: dropped for the process, the
  * next KVM_RUN walks its fd again.
  */
-struct exec_scan {
-	struct proc_exit pe;	/* the process's lists, as at exit */
-	struct task_struct *task;
-};
-
 /* Before the count: the process's VMs hold no fds. */
 static __always_inline void exec_vm_zero(__u64 vm, __u32 tgid)
 {
@@ -1505,36 +1500,37 @@ static __always_inline void exec_vm_settle(__u64 vm, __u32 tgid)
 		vm_teardown(vm);
 }
 
-static long exec_zero_cb(__u32 i, struct exec_scan *es)
+/* The callbacks get the process's lists, copied as at exit. */
+static long exec_zero_cb(__u32 i, struct proc_exit *pe)
 {
-	exec_vm_zero(es->pe.vm[i & (XSW_PROC_VMS - 1)], es->pe.tgid);
+	exec_vm_zero(pe->vm[i & (XSW_PROC_VMS - 1)], pe->tgid);
 	return 0;
 }
 
 static long exec_zero_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
-			     struct exec_scan *es)
+			     struct proc_exit *pe)
 {
-	exec_vm_zero(*key, es->pe.tgid);
+	exec_vm_zero(*key, pe->tgid);
 	return 0;
 }
 
-static long exec_settle_cb(__u32 i, struct exec_scan *es)
+static long exec_settle_cb(__u32 i, struct proc_exit *pe)
 {
-	__u64 vm = es->pe.vm[i & (XSW_PROC_VMS - 1)];
+	__u64 vm = pe->vm[i & (XSW_PROC_VMS - 1)];
 
 	if (vm)
-		exec_vm_settle(vm, es->pe.tgid);
+		exec_vm_settle(vm, pe->tgid);
 	return 0;
 }
 
 static long exec_settle_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
-			       struct exec_scan *es)
+			       struct proc_exit *pe)
 {
-	exec_vm_settle(*key, es->pe.tgid);
+	exec_vm_settle(*key, pe->tgid);
 	return 0;
 }
 
-static long exec_fd_cb(__u32 fd, struct exec_scan *es)
+static long exec_fd_cb(__u32 fd, struct proc_exit *pe)
 {
 	__u64 vm = current_fd_vm(fd) & ~1ull;
 	struct xsw_vm_state *vs;
@@ -1542,7 +1538,7 @@ static long exec_fd_cb(__u32 fd, struct exec_scan *es)
 	if (!vm)
 		return 0;
 	vs = bpf_map_lookup_elem(&vms, &vm);
-	if (vs && vs->tgid == es->pe.tgid)
+	if (vs && vs->tgid == pe->tgid)
 		__sync_fetch_and_add(&vs->fds, 1);
 	return 0;
 }
@@ -1553,7 +1549,7 @@ int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linu
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct teardown td = { .tgid = tgid };
 	struct files_struct *files;
-	struct exec_scan es = {};
+	struct proc_exit pe = {};
 	struct xsw_proc *proc;
 	__u32 flags, nfds = 0;
 	struct fdtable *fdt;
@@ -1561,25 +1557,24 @@ int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linu
 	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
 	if (!proc)
 		return 0;
-	es.pe.tgid = tgid;
-	es.task = bpf_get_current_task_btf();
+	pe.tgid = tgid;
 	flags = proc->flags;
-	__builtin_memcpy(es.pe.vm, proc->vm, sizeof(es.pe.vm));
-	__builtin_memcpy(es.pe.run_fd_bits, proc->run_fd_bits, sizeof(es.pe.run_fd_bits));
+	__builtin_memcpy(pe.vm, proc->vm, sizeof(pe.vm));
+	__builtin_memcpy(pe.run_fd_bits, proc->run_fd_bits, sizeof(pe.run_fd_bits));
 
-	bpf_loop(XSW_PROC_VMS, exec_zero_cb, &es, 0);
+	bpf_loop(XSW_PROC_VMS, exec_zero_cb, &pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
-		bpf_for_each_map_elem(&vms, exec_zero_map_cb, &es, 0);
-	files = es.task->files;
+		bpf_for_each_map_elem(&vms, exec_zero_map_cb, &pe, 0);
+	files = bpf_get_current_task_btf()->files;
 	fdt = files ? files->fdt : NULL;
 	if (fdt)
 		nfds = fdt->max_fds;
-	bpf_loop(nfds < XSW_FD_SCAN_MAX ? nfds : XSW_FD_SCAN_MAX, exec_fd_cb, &es, 0);
-	bpf_loop(XSW_PROC_VMS, exec_settle_cb, &es, 0);
+	bpf_loop(nfds < XSW_FD_SCAN_MAX ? nfds : XSW_FD_SCAN_MAX, exec_fd_cb, &pe, 0);
+	bpf_loop(XSW_PROC_VMS, exec_settle_cb, &pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
-		bpf_for_each_map_elem(&vms, exec_settle_map_cb, &es, 0);
+		bpf_for_each_map_elem(&vms, exec_settle_map_cb, &pe, 0);
 
-	bpf_loop(XSW_PROC_FDS / 64, proc_exit_word_cb, &es.pe, 0);
+	bpf_loop(XSW_PROC_FDS / 64, proc_exit_word_cb, &pe, 0);
 	if (flags & XSW_PROC_RUN_FDS_MORE)
 		bpf_for_each_map_elem(&run_fds, run_fds_exit_cb, &td, 0);
 	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
