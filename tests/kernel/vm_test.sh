@@ -292,6 +292,36 @@ for scn in $scenarios; do
 	[ -n "$ref_tier" ] || t_fail "$scn: tiers agree" "no tier produced $scn output"
 done
 
+# --- VMs that go without close() --------------------------------------------
+# exec and close-paths: each tier must see every VM go at the same point of
+# the run, between the same step marks (supported_cpuid): the fentry tier
+# at kvm_arch_destroy_vm(), which is the kernel's own word on it; the
+# syscall and tracepoint tiers from their fd accounting. Within a step the
+# order may differ (fentry sees the VM before its vCPUs), so each step's
+# events are compared sorted. process_exit is left out: the fentry tier
+# sees a VM the process still held go after it.
+steps_of() {
+	jq -rs '[.[] | select(.event | test("^(vm_create|vcpu_create|vm_destroy|vcpu_destroy|supported_cpuid)$")) | .event]
+		| reduce .[] as $e ([[]]; if $e == "supported_cpuid" then . + [[]] else .[:-1] + [.[-1] + [$e]] end)
+		| map(sort | join(" ")) | join(" | ")' "$1"
+}
+for scn in exec close-paths; do
+	ref="" ref_tier=""
+	for tier in $run_tiers; do
+		f=$files/$tier-$scn.jsonl
+		if [ ! -s "$f" ]; then
+			t_fail "$scn under the $tier tier" "no $tier-$scn.jsonl from the guest"
+			continue
+		fi
+		st=$(steps_of "$f")
+		if [ -z "$ref_tier" ]; then
+			ref=$st ref_tier=$tier
+			continue
+		fi
+		t_eq "$scn: VMs come and go at the same steps under the $tier and $ref_tier tiers" "$st" "$ref"
+	done
+done
+
 # --- auto picks the most precise tier ----------------------------------------
 want_tier=tracepoint
 [ $patched -eq 1 ] || want_tier=fentry
