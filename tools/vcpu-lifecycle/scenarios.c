@@ -915,6 +915,36 @@ out:
 	return status;
 }
 
+/*
+ * Two VMs of one vCPU each, CPUID installed (the supported table) and run
+ * to HLT: where the exec and close-paths scenarios start. 0, or -1 with
+ * nothing left open.
+ */
+static int two_running_vms(struct vl_ctx *ctx, struct vl_vm vm[2], struct vl_vcpu vcpu[2])
+{
+	struct kvm_cpuid2 *sup = get_supported(ctx);
+	int i;
+
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		return -1;
+	for (i = 0; i < 2; i++) {
+		if (!vl_expect(create_vm_vcpu(ctx, &vm[i], &vcpu[i]) == 0,
+			       "VM %d and its vCPU 0 created", i + 1)) {
+			if (i)
+				destroy_vm_vcpu(&vm[0], &vcpu[0]);
+			free(sup);
+			return -1;
+		}
+	}
+	for (i = 0; i < 2; i++)
+		vl_expect(kvm_set_cpuid2(vcpu[i].fd, sup) == 0, "KVM_SET_CPUID2 on VM %d's vCPU",
+			  i + 1);
+	free(sup);
+	run_hello(&vcpu[0], 0x11);
+	run_hello(&vcpu[1], 0x22);
+	return 0;
+}
+
 /* --- exec --------------------------------------------------------------- */
 
 /*
@@ -961,44 +991,26 @@ static int exec_phase2(struct vl_ctx *ctx, const char *kept)
 static int scenario_exec(struct vl_ctx *ctx)
 {
 	const char *kept = getenv(VL_EXEC_KEPT_ENV);
-	struct vl_vcpu closed_vcpu, kept_vcpu;
-	struct vl_vm closed_vm, kept_vm;
-	struct kvm_cpuid2 *sup;
 	char self[4096], fds[32];
+	struct vl_vcpu vcpu[2];
+	struct vl_vm vm[2];
 	ssize_t n;
 
 	if (kept)
 		return exec_phase2(ctx, kept);
-	sup = get_supported(ctx);
-	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+	if (two_running_vms(ctx, vm, vcpu))
 		return VL_EXIT_FAIL;
-	if (!vl_expect(create_vm_vcpu(ctx, &closed_vm, &closed_vcpu) == 0,
-		       "VM 1 and its vCPU 0 created (close-on-exec, as KVM makes them)")) {
-		free(sup);
-		return VL_EXIT_FAIL;
-	}
-	if (!vl_expect(create_vm_vcpu(ctx, &kept_vm, &kept_vcpu) == 0,
-		       "VM 2 and its vCPU 0 created")) {
-		destroy_vm_vcpu(&closed_vm, &closed_vcpu);
-		free(sup);
-		return VL_EXIT_FAIL;
-	}
-	vl_expect(kvm_set_cpuid2(closed_vcpu.fd, sup) == 0, "KVM_SET_CPUID2 on VM 1's vCPU");
-	vl_expect(kvm_set_cpuid2(kept_vcpu.fd, sup) == 0, "KVM_SET_CPUID2 on VM 2's vCPU");
-	free(sup);
-	run_hello(&closed_vcpu, 0x11);
-	run_hello(&kept_vcpu, 0x22);
-	vl_expect(fcntl(closed_vm.fd, F_GETFD) == FD_CLOEXEC &&
-		  fcntl(closed_vcpu.fd, F_GETFD) == FD_CLOEXEC,
+	vl_expect(fcntl(vm[0].fd, F_GETFD) == FD_CLOEXEC &&
+		  fcntl(vcpu[0].fd, F_GETFD) == FD_CLOEXEC,
 		  "KVM made VM 1's fds close-on-exec");
-	vl_expect(fcntl(kept_vm.fd, F_SETFD, 0) == 0 && fcntl(kept_vcpu.fd, F_SETFD, 0) == 0,
+	vl_expect(fcntl(vm[1].fd, F_SETFD, 0) == 0 && fcntl(vcpu[1].fd, F_SETFD, 0) == 0,
 		  "VM 2's fds kept across exec (FD_CLOEXEC cleared)");
 	/* By its own name: a VMM's comm does not change when it re-execs itself. */
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (!vl_expect(n > 0, "/proc/self/exe names this binary") || vl_failures())
 		return VL_EXIT_FAIL;
 	self[n] = '\0';
-	snprintf(fds, sizeof(fds), "%d,%d", kept_vm.fd, kept_vcpu.fd);
+	snprintf(fds, sizeof(fds), "%d,%d", vm[1].fd, vcpu[1].fd);
 	if (setenv(VL_EXEC_KEPT_ENV, fds, 1))
 		return vl_expect(false, "setenv %s", VL_EXEC_KEPT_ENV), VL_EXIT_FAIL;
 	vl_log("exec %s exec (VM 1's fds close with it; VM 2's, %s, stay)", self, fds);
@@ -1028,60 +1040,45 @@ static int close_range_fds(int first, int last, unsigned int flags, const char *
 
 static int scenario_close_paths(struct vl_ctx *ctx)
 {
-	struct vl_vcpu vcpu1, vcpu2;
-	struct kvm_cpuid2 *sup, *mark;
-	struct vl_vm vm1, vm2;
+	struct vl_vcpu vcpu[2], *vcpu1 = &vcpu[0], *vcpu2 = &vcpu[1];
+	struct vl_vm vm[2], *vm1 = &vm[0], *vm2 = &vm[1];
+	struct kvm_cpuid2 *mark;
 	int null_fd, ret;
 
-	sup = get_supported(ctx);
-	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+	if (two_running_vms(ctx, vm, vcpu))
 		return VL_EXIT_FAIL;
-	if (!vl_expect(create_vm_vcpu(ctx, &vm1, &vcpu1) == 0, "VM 1 and its vCPU 0 created")) {
-		free(sup);
-		return VL_EXIT_FAIL;
-	}
-	if (!vl_expect(create_vm_vcpu(ctx, &vm2, &vcpu2) == 0, "VM 2 and its vCPU 0 created")) {
-		destroy_vm_vcpu(&vm1, &vcpu1);
-		free(sup);
-		return VL_EXIT_FAIL;
-	}
-	vl_expect(kvm_set_cpuid2(vcpu1.fd, sup) == 0, "KVM_SET_CPUID2 on VM 1's vCPU");
-	vl_expect(kvm_set_cpuid2(vcpu2.fd, sup) == 0, "KVM_SET_CPUID2 on VM 2's vCPU");
-	free(sup);
-	run_hello(&vcpu1, 0x11);
-	run_hello(&vcpu2, 0x22);
 
-	close_range_fds(vm2.fd, vm2.fd, CLOSE_RANGE_CLOEXEC, "VM 2's fd, CLOSE_RANGE_CLOEXEC");
-	vl_expect(fcntl(vm2.fd, F_GETFD) == FD_CLOEXEC, "VM 2's fd marked close-on-exec, open");
+	close_range_fds(vm2->fd, vm2->fd, CLOSE_RANGE_CLOEXEC, "VM 2's fd, CLOSE_RANGE_CLOEXEC");
+	vl_expect(fcntl(vm2->fd, F_GETFD) == FD_CLOEXEC, "VM 2's fd marked close-on-exec, open");
 
 	/* kvm_run mappings hold their vCPU's file: unmap before the fd goes. */
-	munmap(vcpu1.run, vcpu1.run_size);
-	vcpu1.run = NULL;
+	munmap(vcpu1->run, vcpu1->run_size);
+	vcpu1->run = NULL;
 	/* One range over both (created one after the other, nothing between). */
-	if (vl_expect(vcpu1.fd == vm1.fd + 1, "VM 1's fds %d, %d are adjacent", vm1.fd, vcpu1.fd))
-		close_range_fds(vm1.fd, vcpu1.fd, 0, "VM 1's fd and its vCPU's");
-	vcpu1.fd = vm1.fd = -1;
-	vl_vm_destroy(&vm1);	/* its guest memory */
+	if (vl_expect(vcpu1->fd == vm1->fd + 1, "VM 1's fds %d, %d are adjacent", vm1->fd, vcpu1->fd))
+		close_range_fds(vm1->fd, vcpu1->fd, 0, "VM 1's fd and its vCPU's");
+	vcpu1->fd = vm1->fd = -1;
+	vl_vm_destroy(vm1);	/* its guest memory */
 	mark = get_supported(ctx);	/* step mark 1 */
 	free(mark);
 
-	munmap(vcpu2.run, vcpu2.run_size);
-	vcpu2.run = NULL;
-	ret = dup2(vm2.fd, vcpu2.fd);
-	vl_log("dup2(VM fd %d, vCPU fd %d) -> %d", vm2.fd, vcpu2.fd, ret);
-	vl_expect(ret == vcpu2.fd, "dup2() puts a VM 2 fd over its vCPU's");
+	munmap(vcpu2->run, vcpu2->run_size);
+	vcpu2->run = NULL;
+	ret = dup2(vm2->fd, vcpu2->fd);
+	vl_log("dup2(VM fd %d, vCPU fd %d) -> %d", vm2->fd, vcpu2->fd, ret);
+	vl_expect(ret == vcpu2->fd, "dup2() puts a VM 2 fd over its vCPU's");
 	null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	ret = null_fd < 0 ? -1 : dup3(null_fd, vcpu2.fd, O_CLOEXEC);
-	vl_log("dup3(/dev/null fd %d, fd %d, O_CLOEXEC) -> %d", null_fd, vcpu2.fd, ret);
-	vl_expect(ret == vcpu2.fd, "dup3() puts /dev/null over that VM 2 duplicate");
+	ret = null_fd < 0 ? -1 : dup3(null_fd, vcpu2->fd, O_CLOEXEC);
+	vl_log("dup3(/dev/null fd %d, fd %d, O_CLOEXEC) -> %d", null_fd, vcpu2->fd, ret);
+	vl_expect(ret == vcpu2->fd, "dup3() puts /dev/null over that VM 2 duplicate");
 	mark = get_supported(ctx);	/* step mark 2 */
 	free(mark);
 
-	close(vcpu2.fd);	/* /dev/null now */
-	vcpu2.fd = -1;
+	close(vcpu2->fd);	/* /dev/null now */
+	vcpu2->fd = -1;
 	if (null_fd >= 0)
 		close(null_fd);
-	vl_vm_destroy(&vm2);	/* close(): its last fd */
+	vl_vm_destroy(vm2);	/* close(): its last fd */
 	return VL_EXIT_PASS;
 }
 
