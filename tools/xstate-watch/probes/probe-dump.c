@@ -352,8 +352,9 @@ int main(int argc, char **argv)
 		}
 	}
 	ops->poll(probe, 0);
-	fprintf(stderr, "# events: %lu, lost: %llu\n", d.events,
-		(unsigned long long)ops->lost(probe));
+	fprintf(stderr, "# events: %lu, lost: %llu, skipped runs: %llu\n", d.events,
+		(unsigned long long)ops->lost(probe),
+		(unsigned long long)(ops->skipped ? ops->skipped(probe) : 0));
 	ops->close(probe);
 	if (d.out != stdout)
 		fclose(d.out);
