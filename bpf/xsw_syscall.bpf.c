@@ -559,6 +559,84 @@ __noinline int vm_teardown(__u64 vm)
 	return 0;
 }
 
+/*
+ * A VM that went through a path no hook here sees (a close through
+ * io_uring, a run of the close program the kernel skipped) leaves its
+ * state behind, and a new VM or vCPU that KVM puts at the same address
+ * would take it over (a first KVM_SET_CPUID2 counted as the second). When
+ * KVM_CREATE_VM returns an address still tracked, the old VM is gone for
+ * certain: it is reported gone now, late, and forgotten. Its vCPUs'
+ * memory may be another object's by now, so their destroys carry no
+ * fpstate; a vCPU never configured nor run has no id here and gets none.
+ */
+static __always_inline void vcpu_forget(__u64 slot, __u64 vm)
+{
+	__u64 key = slot & ~XSW_SLOT_CREATED;
+	struct xsw_vcpu_state *st;
+	struct xsw_event *ev;
+
+	if (!key)
+		return;
+	st = bpf_map_lookup_elem(&vcpus, &key);
+	if (!st || st->vm != vm)
+		return;
+	ev = ev_reserve(XSW_EV_VCPU_DESTROY, vm, st->vcpu_id, 0, 0);
+	if (ev)
+		bpf_ringbuf_submit(ev, submit_flags());
+	bpf_map_delete_elem(&vcpus, &key);
+}
+
+static long vm_forget_slot_cb(__u32 idx, struct teardown *td)
+{
+	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &td->vm);
+
+	if (!vs)
+		return 1;
+	vcpu_forget(vs->vcpu[idx & (XSW_VM_INLINE_VCPUS - 1)], td->vm);
+	return 0;
+}
+
+static long vm_forget_more_cb(struct bpf_map *map, struct xsw_vm_vcpu_key *k, __u64 *slot,
+			      struct teardown *td)
+{
+	if (k->vm != td->vm)
+		return 0;
+	vcpu_forget(*slot, td->vm);
+	bpf_map_delete_elem(map, k);
+	return 0;
+}
+
+/* run_fds entries that point at the VM's vCPUs (before those are forgotten). */
+static long vm_forget_run_fd_cb(struct bpf_map *map, __u64 *key, struct xsw_run_fd *rf,
+				struct teardown *td)
+{
+	struct xsw_vcpu_state *st = bpf_map_lookup_elem(&vcpus, &rf->vcpu);
+
+	if (st && st->vm == td->vm)
+		bpf_map_delete_elem(map, key);
+	return 0;
+}
+
+/* Rare (see above): the walks of run_fds and vm_vcpus are affordable here. */
+__noinline int vm_forget(__u64 vm)
+{
+	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
+	struct teardown td = { .vm = vm };
+	struct xsw_event *ev;
+
+	if (!vs)
+		return 0;
+	proc_del_vm(vs->tgid, vm);
+	bpf_for_each_map_elem(&run_fds, vm_forget_run_fd_cb, &td, 0);
+	bpf_loop(XSW_VM_INLINE_VCPUS, vm_forget_slot_cb, &td, 0);
+	bpf_for_each_map_elem(&vm_vcpus, vm_forget_more_cb, &td, 0);
+	ev = ev_reserve(XSW_EV_VM_DESTROY, vm, -1, 0, 0);
+	if (ev)
+		bpf_ringbuf_submit(ev, submit_flags());
+	bpf_map_delete_elem(&vms, &vm);
+	return 0;
+}
+
 static long vm_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
 		       struct teardown *td)
 {
@@ -903,6 +981,14 @@ static __always_inline int on_create_vm(struct task_struct *task, const struct x
 
 		if (xsw_kvm_file_kind(f) == XSW_FILE_VM)
 			vm = (__u64)file_private(f);
+		/* KVM just allocated this struct kvm: state under its address is stale. */
+		if (vm && bpf_map_lookup_elem(&vms, &vm)) {
+			__u64 stale = 0;
+
+			/* A number for the global function (a direct load gives a pointer). */
+			if (!bpf_probe_read_kernel(&stale, sizeof(stale), &f->private_data))
+				vm_forget(stale);
+		}
 		if (vm)
 			vm_track(vm, tgid, 1);
 	}
@@ -1030,6 +1116,11 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 	if (!vcpu)
 		return 0;
 	st = bpf_map_lookup_elem(&vcpus, &key);
+	/* Another VM's vCPU had this address, and went unseen (see vm_forget()). */
+	if (st && st->vm != (__u64)xsw_load(vcpu, kvm)) {
+		bpf_map_delete_elem(&vcpus, &key);
+		st = NULL;
+	}
 	if (!st)
 		st = vcpu_adopt(vcpu, tgid);
 	if (st) {

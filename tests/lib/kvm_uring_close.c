@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A VMM whose first VM goes through io_uring's close, which no syscall
+ * hook sees: VM 1 and its vCPU 0 are created and get the supported CPUID,
+ * then both fds are closed by IORING_OP_CLOSE; VM 2 follows the same way
+ * and goes with close(). Prints one line per step; exits 0, or 1 naming
+ * the call that failed (77 when io_uring is disabled on this kernel).
+ *
+ * KVM often gives VM 2 the address VM 1 had, and then the syscall tier
+ * must not hand VM 1's state to it (tests/integration/xstate_watch_run.sh).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/io_uring.h>
+#include <linux/kvm.h>
+
+static int fail(const char *what)
+{
+	int e = errno;
+
+	printf("FAIL %s: %s\n", what, strerror(e));
+	return e == ENOSYS || e == EPERM ? 77 : 1;
+}
+
+/* One IORING_OP_CLOSE of @fd on a ring of its own: 0, or -errno. */
+static int uring_close(int fd)
+{
+	struct io_uring_params p;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	unsigned int *tail, *array, mask;
+	char *sq, *cq;
+	int ring, res;
+
+	memset(&p, 0, sizeof(p));
+	ring = (int)syscall(__NR_io_uring_setup, 1, &p);
+	if (ring < 0)
+		return -errno;
+	sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned int),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQ_RING);
+	cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(*cqe),
+		  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_CQ_RING);
+	sqe = mmap(NULL, p.sq_entries * sizeof(*sqe), PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_POPULATE, ring, IORING_OFF_SQES);
+	if (sq == MAP_FAILED || cq == MAP_FAILED || sqe == MAP_FAILED) {
+		res = -errno;
+		close(ring);
+		return res;
+	}
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_CLOSE;
+	sqe->fd = fd;
+	tail = (unsigned int *)(sq + p.sq_off.tail);
+	array = (unsigned int *)(sq + p.sq_off.array);
+	mask = *(unsigned int *)(sq + p.sq_off.ring_mask);
+	array[*tail & mask] = 0;
+	__atomic_store_n(tail, *tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) != 1) {
+		res = -errno;
+	} else {
+		cqe = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+		res = cqe[*(unsigned int *)(cq + p.cq_off.head) & *(unsigned int *)(cq + p.cq_off.ring_mask)].res;
+	}
+	munmap(sqe, p.sq_entries * sizeof(*sqe));
+	munmap(cq, p.cq_off.cqes + p.cq_entries * sizeof(*cqe));
+	munmap(sq, p.sq_off.array + p.sq_entries * sizeof(unsigned int));
+	close(ring);
+	return res;
+}
+
+static int one_vm(int kvm, int n, struct kvm_cpuid2 *sup, int by_uring)
+{
+	int vm, vcpu, ret;
+
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm < 0)
+		return fail("KVM_CREATE_VM");
+	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+	if (vcpu < 0)
+		return fail("KVM_CREATE_VCPU");
+	if (ioctl(vcpu, KVM_SET_CPUID2, sup))
+		return fail("KVM_SET_CPUID2");
+	printf("VM %d: fd %d, vCPU 0 fd %d, CPUID installed\n", n, vm, vcpu);
+	if (by_uring) {
+		ret = uring_close(vcpu);
+		if (!ret)
+			ret = uring_close(vm);
+		if (ret) {
+			errno = -ret;
+			return fail("IORING_OP_CLOSE");
+		}
+		printf("VM %d: both fds closed by io_uring\n", n);
+	} else {
+		close(vcpu);
+		close(vm);
+		printf("VM %d: both fds closed by close()\n", n);
+	}
+	return 0;
+}
+
+int main(void)
+{
+	struct kvm_cpuid2 *sup;
+	int kvm, ret;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		return fail("open /dev/kvm");
+	sup = calloc(1, sizeof(*sup) + 256 * sizeof(struct kvm_cpuid_entry2));
+	if (!sup)
+		return fail("calloc");
+	sup->nent = 256;
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, sup))
+		return fail("KVM_GET_SUPPORTED_CPUID");
+	ret = one_vm(kvm, 1, sup, 1);
+	if (!ret)
+		ret = one_vm(kvm, 2, sup, 0);
+	free(sup);
+	close(kvm);
+	return ret;
+}
