@@ -637,14 +637,6 @@ __noinline int vm_forget(__u64 vm)
 	return 0;
 }
 
-static long vm_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
-		       struct teardown *td)
-{
-	if (st->tgid == td->tgid)
-		vm_teardown(*key);
-	return 0;
-}
-
 static long run_fds_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_run_fd *rf,
 			    struct teardown *td)
 {
@@ -657,22 +649,11 @@ static long run_fds_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_run_fd *
 struct proc_exit {
 	__u32 tgid;
 	__u32 word;
+	__u32 table;		/* process exit: the VMs' fd table is there to count */
+	__u32 pad;
 	__u64 vm[XSW_PROC_VMS];
 	__u64 run_fd_bits[XSW_PROC_FDS / 64];
 };
-
-static long proc_exit_vm_cb(__u32 i, struct proc_exit *pe)
-{
-	__u64 vm = pe->vm[i & (XSW_PROC_VMS - 1)];
-	struct xsw_vm_state *vs;
-
-	if (!vm)
-		return 0;
-	vs = bpf_map_lookup_elem(&vms, &vm);
-	if (vs && vs->tgid == pe->tgid)
-		vm_teardown(vm);
-	return 0;
-}
 
 static long proc_exit_fd_cb(__u32 b, struct proc_exit *pe)
 {
@@ -1516,7 +1497,143 @@ int BPF_PROG(xsw_raw_sys_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* --- process exit and fork ------------------------------------------------ */
+/* --- process exit, exec and fork ------------------------------------------ */
+
+/*
+ * What a process's fd table still holds of each VM it owns: exec and
+ * process exit count it again, because fds go there in ways no close()
+ * shows (see each). First every VM the process owns is set to no fds, then
+ * the table is walked, one fd more per fd of a VM or one of its vCPUs.
+ * The table is read up to fd 65535: a VM held only by higher fds counts as
+ * held by none.
+ */
+static __always_inline void recount_vm_zero(__u64 vm, __u32 tgid)
+{
+	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
+
+	if (vs && vs->tgid == tgid)
+		vs->fds = 0;
+}
+
+/* The callbacks get the process's lists, copied from its kvm_procs entry. */
+static long recount_zero_cb(__u32 i, struct proc_exit *pe)
+{
+	recount_vm_zero(pe->vm[i & (XSW_PROC_VMS - 1)], pe->tgid);
+	return 0;
+}
+
+static long recount_zero_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
+				struct proc_exit *pe)
+{
+	recount_vm_zero(*key, pe->tgid);
+	return 0;
+}
+
+static long recount_fd_cb(__u32 fd, struct proc_exit *pe)
+{
+	__u64 vm = current_fd_vm(fd) & ~1ull;
+	struct xsw_vm_state *vs;
+
+	if (!vm)
+		return 0;
+	vs = bpf_map_lookup_elem(&vms, &vm);
+	if (vs && vs->tgid == pe->tgid)
+		__sync_fetch_and_add(&vs->fds, 1);
+	return 0;
+}
+
+static __always_inline void recount_vm_fds(struct proc_exit *pe, __u32 flags)
+{
+	struct files_struct *files;
+	struct fdtable *fdt;
+	__u32 nfds = 0;
+
+	bpf_loop(XSW_PROC_VMS, recount_zero_cb, pe, 0);
+	if (flags & XSW_PROC_VMS_MORE)
+		bpf_for_each_map_elem(&vms, recount_zero_map_cb, pe, 0);
+	files = bpf_get_current_task_btf()->files;
+	fdt = files ? files->fdt : NULL;
+	if (fdt)
+		nfds = fdt->max_fds;
+	bpf_loop(nfds < XSW_FD_SCAN_MAX ? nfds : XSW_FD_SCAN_MAX, recount_fd_cb, pe, 0);
+}
+
+/* The process's lists, copied: its entry may go while they are walked. */
+static __always_inline __u32 proc_lists(struct xsw_proc *proc, __u32 tgid, struct proc_exit *pe)
+{
+	pe->tgid = tgid;
+	pe->word = 0;
+	__builtin_memcpy(pe->vm, proc->vm, sizeof(pe->vm));
+	__builtin_memcpy(pe->run_fd_bits, proc->run_fd_bits, sizeof(pe->run_fd_bits));
+	return proc->flags;
+}
+
+/* Its run_fds entries: fd -> vCPU no longer holds for any of them. */
+static __always_inline void proc_drop_run_fds(struct proc_exit *pe, __u32 flags)
+{
+	struct teardown td = { .tgid = pe->tgid };
+
+	bpf_loop(XSW_PROC_FDS / 64, proc_exit_word_cb, pe, 0);
+	if (flags & XSW_PROC_RUN_FDS_MORE)
+		bpf_for_each_map_elem(&run_fds, run_fds_exit_cb, &td, 0);
+}
+
+/*
+ * Process exit: every VM the process owns goes, with its vCPUs read while
+ * the fd table that holds them is still there (before exit_files()), as at
+ * their last close(). Which exiting task does it matters. The group's last
+ * task is often not one that holds the table: since 6.13 KVM's NX huge
+ * page recovery worker is a vhost task, a thread of the VMM (started at
+ * the first KVM_RUN) with no fd table. When the VMM exits, the other
+ * threads' exit_files() drop the VMs' last fds, and kvm_destroy_vm() waits
+ * for the worker only until it is on its way out (vhost_task_fn() signals
+ * its completion before do_exit()): the VMs may be freed before the
+ * worker's sched_process_exit. That is where this tier used to read them.
+ *
+ * So the work is done once per process, by the first of: the table's last
+ * user (files->count 1, the leader's table and not a private copy made
+ * with unshare(CLONE_FILES)) once the whole group is exiting (exit_group(),
+ * a fatal signal: the tasks left hold no table); or the group's last task.
+ * Deleting the process's kvm_procs entry is the claim, so two tasks exiting
+ * at once do not both report. The VMs the table holds, counted from it, are
+ * read. A VM it does not hold lost its fds where no hook sees it (io_uring's
+ * close, a run of the close program the kernel skipped, an fd passed away)
+ * and may be freed: it is forgotten as at an address KVM reuses
+ * (vm_forget(): its vCPUs' destroys carry no fpstate). So are all of them
+ * when the claim falls to a task without the table: a worker that exits
+ * last while the table's last users exited at once, each seeing the
+ * other's reference.
+ */
+static __always_inline void exit_vm_settle(__u64 vm, struct proc_exit *pe)
+{
+	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
+
+	if (!vs || vs->tgid != pe->tgid)
+		return;
+	if (pe->table && vs->fds > 0)
+		vm_teardown(vm);
+	else
+		vm_forget(vm);
+}
+
+static long exit_settle_cb(__u32 i, struct proc_exit *pe)
+{
+	__u64 vm = pe->vm[i & (XSW_PROC_VMS - 1)];
+
+	if (vm)
+		exit_vm_settle(vm, pe);
+	return 0;
+}
+
+static long exit_settle_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
+			       struct proc_exit *pe)
+{
+	exit_vm_settle(*key, pe);
+	return 0;
+}
+
+/* include/linux/sched/signal.h */
+#define XSW_SIGNAL_GROUP_EXIT	0x00000004
 
 SEC("tracepoint/sched/sched_process_exit")
 int xsw_process_exit(void *ctx)
@@ -1524,35 +1641,49 @@ int xsw_process_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct teardown td = { .tgid = tgid };
+	struct files_struct *files = task->files, *leader_files;
+	struct signal_struct *sig = task->signal;
+	bool group_dead, last_user;
+	struct proc_exit pe = {};
 	struct xsw_event *ev;
 	struct xsw_proc *proc;
-	struct proc_exit pe;
+	__u32 flags;
 
 	/* do_exit() decremented signal->live before this tracepoint. */
-	if (BPF_CORE_READ(task, signal, live.counter) != 0)
-		return 0;
-	if (follow_children && tgid != targ_tgid)
+	group_dead = sig->live.counter == 0;
+	leader_files = task->group_leader->files;
+	last_user = files && files->count.counter == 1 &&
+		    (!leader_files || leader_files == files);
+	if (group_dead && follow_children && tgid != targ_tgid)
 		bpf_map_delete_elem(&followed, &tgid);
+	if (!group_dead && !(last_user && (sig->flags & XSW_SIGNAL_GROUP_EXIT)))
+		return 0;
 	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
 	if (!proc)
 		return 0;
-	pe.tgid = tgid;
-	pe.word = 0;
-	__builtin_memcpy(pe.vm, proc->vm, sizeof(pe.vm));
-	__builtin_memcpy(pe.run_fd_bits, proc->run_fd_bits, sizeof(pe.run_fd_bits));
-	/* Files are closed after this tracepoint: the vCPUs are still there. */
-	bpf_loop(XSW_PROC_VMS, proc_exit_vm_cb, &pe, 0);
-	if (proc->flags & XSW_PROC_VMS_MORE)
-		bpf_for_each_map_elem(&vms, vm_exit_cb, &td, 0);
-	bpf_loop(XSW_PROC_FDS / 64, proc_exit_word_cb, &pe, 0);
-	if (proc->flags & XSW_PROC_RUN_FDS_MORE)
-		bpf_for_each_map_elem(&run_fds, run_fds_exit_cb, &td, 0);
-	bpf_map_delete_elem(&kvm_procs, &tgid);
+	flags = proc_lists(proc, tgid, &pe);
+	if (bpf_map_delete_elem(&kvm_procs, &tgid))
+		return 0;	/* another exiting task of the process claimed it */
+	/* Our own reference keeps the table, if it is the leader's. */
+	pe.table = files && (!leader_files || leader_files == files);
+	if (pe.table)
+		recount_vm_fds(&pe, flags);
+	bpf_loop(XSW_PROC_VMS, exit_settle_cb, &pe, 0);
+	if (flags & XSW_PROC_VMS_MORE)
+		bpf_for_each_map_elem(&vms, exit_settle_map_cb, &pe, 0);
+	proc_drop_run_fds(&pe, flags);
 	ev = ev_reserve(XSW_EV_PROCESS_EXIT, 0, -1, 0, 0);
 	if (!ev)
 		return 0;
-	ev->exit.exit_code = BPF_CORE_READ(task, exit_code);
+	/*
+	 * The process's status and name: this task may be KVM's worker.
+	 * exit_group() and fatal signals set the group's code for every task.
+	 */
+	if (sig->flags & XSW_SIGNAL_GROUP_EXIT)
+		ev->exit.exit_code = sig->group_exit_code;
+	else
+		ev->exit.exit_code = task->exit_code;
+	bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), task->group_leader->comm);
 	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
@@ -1566,43 +1697,21 @@ int xsw_process_exit(void *ctx)
  * second). begin_new_exec() has closed those fds when this tracepoint
  * fires, but their last fput() is task work that runs on the way back to
  * user space, so the VMs and vCPUs are still allocated here (as at close()
- * and process exit, where this tier reads them too). Count what the fd
- * table still holds of each VM the process owns (fds it kept on purpose,
- * FD_CLOEXEC cleared; KVM refuses their ioctls from the new mm, but they
- * hold the VM) and tear down the VMs left with none, as their last close()
- * would. run_fds is a cache of fd -> vCPU: dropped for the process, the
- * next KVM_RUN walks its fd again.
+ * and process exit, where this tier reads them too). After the recount,
+ * the VMs left with no fd are torn down, as their last close() would; fds
+ * the VMM kept on purpose (FD_CLOEXEC cleared) keep theirs: KVM refuses
+ * their ioctls from the new mm, but they hold the VM. A VM whose fds went
+ * unseen before the exec is torn down here too, read although it may be
+ * freed: exec cannot tell it from one whose fds the exec closed. run_fds
+ * is a cache of fd -> vCPU: dropped for the process, the next KVM_RUN
+ * walks its fd again.
  */
-/* Before the count: the process's VMs hold no fds. */
-static __always_inline void exec_vm_zero(__u64 vm, __u32 tgid)
-{
-	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
-
-	if (vs && vs->tgid == tgid)
-		vs->fds = 0;
-}
-
-/* After it: a VM the fd table no longer holds goes, as at its last close(). */
 static __always_inline void exec_vm_settle(__u64 vm, __u32 tgid)
 {
 	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
 
 	if (vs && vs->tgid == tgid && vs->fds <= 0)
 		vm_teardown(vm);
-}
-
-/* The callbacks get the process's lists, copied as at exit. */
-static long exec_zero_cb(__u32 i, struct proc_exit *pe)
-{
-	exec_vm_zero(pe->vm[i & (XSW_PROC_VMS - 1)], pe->tgid);
-	return 0;
-}
-
-static long exec_zero_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
-			     struct proc_exit *pe)
-{
-	exec_vm_zero(*key, pe->tgid);
-	return 0;
 }
 
 static long exec_settle_cb(__u32 i, struct proc_exit *pe)
@@ -1621,53 +1730,23 @@ static long exec_settle_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_st
 	return 0;
 }
 
-static long exec_fd_cb(__u32 fd, struct proc_exit *pe)
-{
-	__u64 vm = current_fd_vm(fd) & ~1ull;
-	struct xsw_vm_state *vs;
-
-	if (!vm)
-		return 0;
-	vs = bpf_map_lookup_elem(&vms, &vm);
-	if (vs && vs->tgid == pe->tgid)
-		__sync_fetch_and_add(&vs->fds, 1);
-	return 0;
-}
-
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct teardown td = { .tgid = tgid };
-	struct files_struct *files;
-	struct proc_exit pe = {};
 	struct xsw_proc *proc;
-	__u32 flags, nfds = 0;
-	struct fdtable *fdt;
+	struct proc_exit pe = {};
+	__u32 flags;
 
 	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
 	if (!proc)
 		return 0;
-	pe.tgid = tgid;
-	flags = proc->flags;
-	__builtin_memcpy(pe.vm, proc->vm, sizeof(pe.vm));
-	__builtin_memcpy(pe.run_fd_bits, proc->run_fd_bits, sizeof(pe.run_fd_bits));
-
-	bpf_loop(XSW_PROC_VMS, exec_zero_cb, &pe, 0);
-	if (flags & XSW_PROC_VMS_MORE)
-		bpf_for_each_map_elem(&vms, exec_zero_map_cb, &pe, 0);
-	files = bpf_get_current_task_btf()->files;
-	fdt = files ? files->fdt : NULL;
-	if (fdt)
-		nfds = fdt->max_fds;
-	bpf_loop(nfds < XSW_FD_SCAN_MAX ? nfds : XSW_FD_SCAN_MAX, exec_fd_cb, &pe, 0);
+	flags = proc_lists(proc, tgid, &pe);
+	recount_vm_fds(&pe, flags);
 	bpf_loop(XSW_PROC_VMS, exec_settle_cb, &pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
 		bpf_for_each_map_elem(&vms, exec_settle_map_cb, &pe, 0);
-
-	bpf_loop(XSW_PROC_FDS / 64, proc_exit_word_cb, &pe, 0);
-	if (flags & XSW_PROC_RUN_FDS_MORE)
-		bpf_for_each_map_elem(&run_fds, run_fds_exit_cb, &td, 0);
+	proc_drop_run_fds(&pe, flags);
 	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
 	if (proc) {
 		__builtin_memset(proc->run_fd_bits, 0, sizeof(proc->run_fd_bits));

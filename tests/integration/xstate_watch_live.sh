@@ -108,12 +108,13 @@ else
 	t_fail "--json: attaches" "$(cat "$tmp/stream.err")"
 fi
 # 4. A VMM that exits with everything open (the kernel closes its fds after
-# the exit tracepoint): its VMs and vCPUs are reported destroyed before its
-# exit, and the syscall tier keeps nothing of it in its maps. Two shapes:
+# the exit tracepoint), with status 3 and five threads besides KVM's worker:
+# its VMs and vCPUs are reported destroyed, read, before its exit, and the
+# syscall tier keeps nothing of it in its maps. Two shapes:
 # within the per-process lists (3 VMs, low fds), and past them (6 VMs, a
 # vCPU run through fd 600), where the exit walks the whole maps.
 cat >"$tmp/vmm.py" <<'PY'
-import fcntl, os, sys
+import fcntl, os, sys, threading, time
 KVM_CREATE_VM, KVM_CREATE_VCPU, KVM_RUN = 0xAE01, 0xAE41, 0xAE80
 kvm = os.open("/dev/kvm", os.O_RDWR)
 for v in range(int(sys.argv[1])):
@@ -126,7 +127,9 @@ for v in range(int(sys.argv[1])):
         fcntl.ioctl(vcpu, KVM_RUN, 0)	# no memory: fails, but was traced
     except OSError:
         pass
-os._exit(0)
+for _ in range(4):	# threads that die with it, as a VMM's do
+    threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+os._exit(3)
 PY
 for shape in "3 0" "6 600"; do
 	set -- $shape
@@ -157,6 +160,15 @@ for shape in "3 0" "6 600"; do
 		"$(jq -r --argjson p "$vmm" 'select(.pid == $p) | .event' "$tmp/open-$1.jsonl" |
 			grep -E '_destroy$|^process_exit$' | uniq -c | awk '{ print $2 "=" $1 }' | xargs)" \
 		"$(for i in $(seq "$1"); do printf 'vcpu_destroy=1 vm_destroy=1 '; done)process_exit=1"
+	# KVM_RUN started KVM's NX huge page worker, a thread of the VMM that
+	# often exits last: the event still names the process and its status.
+	t_eq "exit with open fds ($1 VMs, run fd $2): process_exit with the VMM's name and status" \
+		"$(jq -r --argjson p "$vmm" 'select(.pid == $p and .event == "process_exit") |
+			"\(.comm) \(.exit_code)"' "$tmp/open-$1.jsonl")" "python3 768"
+	# The exit counts the fds its table holds per VM: held ones are read.
+	t_eq "exit with open fds ($1 VMs, run fd $2): every vcpu_destroy read from its live vCPU" \
+		"$(jq -r --argjson p "$vmm" 'select(.pid == $p and .event == "vcpu_destroy" and
+			.fpstate.size > 0 and .uabi_size > 0) | .vm' "$tmp/open-$1.jsonl" | sort -u | wc -l)" "$1"
 	t_eq "exit with open fds ($1 VMs, run fd $2): nothing of it left in the BPF maps" "$left" ""
 done
 t_done

@@ -209,6 +209,27 @@ if [ -x "$uc" ]; then
 			t_skip "io_uring close: stale state" "KVM gave VM 2 another address ($vms): nothing stale to meet"
 		fi
 	fi
+	# "exit": VM 2 (made first, run once, kept open) and VM 1 (closed
+	# through io_uring) are both tracked at the exit. VM 2 is in the fd
+	# table and read; VM 1 is in no fd, freed by then, and reported gone
+	# with nothing read from it (reading it found the freed vCPU's stale
+	# uabi_size and xfeatures).
+	"$W" run -q --probes=syscall --json "$tmp/uring-exit.jsonl" -- "$uc" exit \
+		>"$tmp/uring-exit.out" 2>"$tmp/uring-exit.err"
+	rc=$?
+	if [ $rc -eq 77 ]; then
+		t_skip "io_uring close, then exit" "$(grep FAIL "$tmp/uring-exit.out")"
+	else
+		t_eq "io_uring close, then exit: exit status 0" "$rc" 0
+		t_eq "io_uring close, then exit: the kept VM read at the exit, the closed one reported gone unread, then process_exit" \
+			"$(jq -r 'select(.event | test("^(vm_create|vcpu_destroy|vm_destroy|process_exit)$")) |
+				"\(.event)\(if .event == "vcpu_destroy" then
+					"(\(.fpstate.size // 0 | if . > 0 then "read" else 0 end),\(.uabi_size | if . > 0 then "read" else 0 end))"
+					else "" end)\(if .vm == "0x0" then "" else "@" + .vm end)"' \
+				"$tmp/uring-exit.jsonl" | awk '
+				{ if (split($0, p, "@") == 2 && !(p[2] in n)) n[p[2]] = ++k == 1 ? "kept" : "closed"; print p[1] (p[2] == "" ? "" : " " n[p[2]]) }' | xargs)" \
+			"vm_create kept vm_create closed vcpu_destroy(read,read) kept vm_destroy kept vcpu_destroy(0,0) closed vm_destroy closed process_exit"
+	fi
 else
 	t_fail "io_uring close" "$uc not built (make test-helpers)"
 fi

@@ -3,11 +3,17 @@
  * A VMM whose first VM goes through io_uring's close, which no syscall
  * hook sees: VM 1 and its vCPU 0 are created and get the supported CPUID,
  * then both fds are closed by IORING_OP_CLOSE; VM 2 follows the same way
- * and goes with close(). Prints one line per step; exits 0, or 1 naming
- * the call that failed (77 when this kernel refuses io_uring_setup()).
+ * and goes with close(). With "exit" as its argument, VM 2 comes first
+ * instead, runs its vCPU once (which starts KVM's NX huge page worker, a
+ * thread of this process, on kernels that have one) and stays open; the
+ * process exits right after VM 1 went. Prints one line per step; exits 0,
+ * or 1 naming the call that failed (77 when this kernel refuses
+ * io_uring_setup()).
  *
  * KVM often gives VM 2 the address VM 1 had, and then the syscall tier
- * must not hand VM 1's state to it (tests/integration/xstate_watch_run.sh).
+ * must not hand VM 1's state to it. With "exit", the process's exit must
+ * read VM 2, still open, and report VM 1 gone without reading it: it is
+ * freed by then (tests/integration/xstate_watch_run.sh).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,8 +115,27 @@ static int one_vm(int kvm, int n, struct kvm_cpuid2 *sup, int by_uring)
 	return 0;
 }
 
-int main(void)
+/* VM 2 of "exit": run once (no memory: KVM_RUN fails, after KVM set up the VM's run) and kept. */
+static int kept_vm(int kvm, struct kvm_cpuid2 *sup)
 {
+	int vm, vcpu;
+
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	if (vm < 0)
+		return fail("KVM_CREATE_VM");
+	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
+	if (vcpu < 0)
+		return fail("KVM_CREATE_VCPU");
+	if (ioctl(vcpu, KVM_SET_CPUID2, sup))
+		return fail("KVM_SET_CPUID2");
+	ioctl(vcpu, KVM_RUN, 0);
+	printf("VM 2: fd %d, vCPU 0 fd %d, run once, kept open\n", vm, vcpu);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	int vm2 = !(argc > 1 && !strcmp(argv[1], "exit"));
 	struct kvm_cpuid2 *sup;
 	int kvm, ret;
 
@@ -124,8 +149,10 @@ int main(void)
 	sup->nent = 256;
 	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, sup))
 		return fail("KVM_GET_SUPPORTED_CPUID");
-	ret = one_vm(kvm, 1, sup, 1);
+	ret = vm2 ? 0 : kept_vm(kvm, sup);
 	if (!ret)
+		ret = one_vm(kvm, 1, sup, 1);
+	if (!ret && vm2)
 		ret = one_vm(kvm, 2, sup, 0);
 	free(sup);
 	close(kvm);
