@@ -99,6 +99,24 @@ else
 $out"
 fi
 
+# XTILEDATA in KVM_SET_CPUID2 needs only the host's XFD support and the
+# guest permission, not KVM's: the fpstate realloc runs on a PVM host too.
+run xfd-cpuid
+if [ "$rc" -eq 77 ] && grep -qF "SKIP xfd-cpuid: this kernel has no XTILEDATA for guests" <<<"$out"; then
+	t_skip "xfd-cpuid: XTILEDATA in KVM_SET_CPUID2" "$(grep '^SKIP' <<<"$out")"
+else
+	expect_run "xfd-cpuid: EPERM without the permission; with it, the uABI size grows to the permission's" 0 \
+		"expect KVM_SET_CPUID2 with XTILEDATA but no guest permission: EPERM (got EPERM): ok" \
+		"expect the child's expectations held: ok" \
+		"expect KVM_SET_CPUID2 with XTILEDATA succeeds (got 0): ok" \
+		"expect KVM_GET_XSAVE2 wrote the permission's uABI size" "PASS xfd-cpuid"
+	# The size the permission implies, from this CPU's leaf 0xD (xstate-size).
+	perm=$(grep -o 'guest permission 0x[0-9a-f]*' <<<"$out" | awk '{ print $3 }')
+	t_eq "xfd-cpuid: KVM_GET_XSAVE2 wrote size($perm, standard) bytes" \
+		"$(grep -o 'wrote the permission.s uABI size: [0-9]*' <<<"$out" | awk '{ print $NF }')" \
+		"$("$XSW_BUILD/tools/xstate-size/xstate-size" "$perm" | awk '$1 == "mask" { print $4 }')"
+fi
+
 run cpuid-twice
 expect_run "cpuid-twice: changes allowed before KVM_RUN, EINVAL for a changed table after" 0 \
 	"expect first KVM_SET_CPUID2 (A) succeeds: ok" \

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -461,6 +462,178 @@ static int scenario_amx(struct vl_ctx *ctx)
 out_free:
 	free(model);
 	free(sup);
+	return status;
+}
+
+/*
+ * xfd-cpuid: XTILEDATA in a KVM_SET_CPUID2 table, with 0xD.17/0xD.18 from
+ * this CPU, whether or not KVM_GET_SUPPORTED_CPUID offers it (kvm-pvm here
+ * does not). kvm_check_cpuid() hands every dynamic feature the table names
+ * to fpu_enable_guest_xfd_features(), unfiltered by what KVM supports:
+ * without the guest permission the call fails (EPERM); with it the vCPU's
+ * fpstate is reallocated for the tiles, and KVM_GET_XSAVE2 writes the
+ * larger uABI size (the permission's, standard format). What KVM_CAP_XSAVE2
+ * told the VMM to allocate is filtered by KVM's supported xcr0: a
+ * "KVM_CAP_XSAVE2 short" line says when the kernel writes past it.
+ */
+static struct kvm_cpuid2 *cpuid_with_amx(const struct kvm_cpuid2 *sup,
+					 const struct xsw_cpu_model *host, uint64_t *xcr0)
+{
+	struct kvm_cpuid2 *c = vl_cpuid_dup(sup);
+	struct kvm_cpuid_entry2 *d0, *l7;
+	struct xsw_cpuid_regs r;
+	struct xsw_cpu_model *sizes;
+	unsigned int nr;
+
+	if (!c)
+		return NULL;
+	*xcr0 = vl_cpuid_xcr0(sup) | XSW_XF_MASK_AMX;
+	for (nr = XSW_XF_XTILE_CFG; nr <= XSW_XF_XTILE_DATA; nr++) {
+		r = xsw_cpu_model_get(host, 0xd, nr);
+		if (vl_cpuid_set(&c, 0xd, nr, &r))
+			goto fail;
+	}
+	/* 0xD.0 sizes for the new xcr0, from the table's own sub-leaves. */
+	sizes = malloc(sizeof(*sizes));
+	if (!sizes)
+		goto fail;
+	vl_cpuid_to_model(c, sizes, "KVM_GET_SUPPORTED_CPUID + AMX");
+	d0 = vl_cpuid_find(c, 0xd, 0);
+	if (d0) {
+		d0->eax = (uint32_t)*xcr0;
+		d0->edx = (uint32_t)(*xcr0 >> 32);
+		d0->ebx = d0->ecx = xsw_xstate_size(sizes, *xcr0, false);
+	}
+	free(sizes);
+	/* The AMX flags a VMM announces with it (leaf 7.0 EDX 22, 24, 25). */
+	l7 = vl_cpuid_find(c, 0x7, 0);
+	if (l7)
+		l7->edx |= xsw_cpu_model_get(host, 0x7, 0).edx & ((1u << 22) | (1u << 24) | (1u << 25));
+	return c;
+fail:
+	free(c);
+	return NULL;
+}
+
+/*
+ * The child's half: no guest permission, so the CPUID must be refused. A
+ * process of its own, because the permission cannot be taken back and
+ * the parent needs it.
+ */
+static int xfd_cpuid_unpermitted(struct vl_ctx *ctx, const struct xsw_cpu_model *host)
+{
+	struct kvm_cpuid2 *sup, *amx = NULL;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	uint64_t xcr0;
+	int ret;
+
+	sup = get_supported(ctx);
+	if (sup)
+		amx = cpuid_with_amx(sup, host, &xcr0);
+	if (!vl_expect(amx != NULL, "a CPUID table with XTILEDATA") ||
+	    !vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out;
+	ret = kvm_set_cpuid2(vcpu.fd, amx);
+	vl_expect(ret == -EPERM, "KVM_SET_CPUID2 with XTILEDATA but no guest permission: "
+		  "EPERM (got %s)", xsw_errno_name(ret));
+	destroy_vm_vcpu(&vm, &vcpu);
+out:
+	free(amx);
+	free(sup);
+	return vl_failures() ? 1 : 0;
+}
+
+static int scenario_xfd_cpuid(struct vl_ctx *ctx)
+{
+	struct xsw_cpu_model *host = NULL;
+	struct kvm_cpuid2 *sup = NULL, *amx = NULL;
+	uint64_t supp = 0, perm = 0, xcr0, offered;
+	uint32_t uabi, compacted;
+	unsigned char *buf = NULL;
+	int status = VL_EXIT_PASS, cap, ret, vector, written, wst;
+	struct xsw_err err;
+	struct vl_vcpu vcpu;
+	struct vl_vm vm;
+	pid_t child;
+
+	if (xcomp_get_supp(&supp) || !(supp & XTILEDATA_MASK)) {
+		printf("SKIP xfd-cpuid: this kernel has no XTILEDATA for guests: "
+		       "ARCH_GET_XCOMP_SUPP %s\n", xf(supp));
+		return VL_EXIT_SKIP;
+	}
+	host = malloc(sizeof(*host));
+	if (!host || xsw_cpu_model_from_host(host, &err)) {
+		fprintf(stderr, "vcpu-lifecycle: this CPU's leaf 0xD: %s\n",
+			host ? err.msg : "out of memory");
+		status = VL_EXIT_FAIL;
+		goto out;
+	}
+
+	vl_log("step 1: a child process, without the guest permission");
+	fflush(stdout);
+	child = fork();
+	if (child == 0)
+		_exit(xfd_cpuid_unpermitted(ctx, host));
+	if (!vl_expect(child > 0 && waitpid(child, &wst, 0) == child && WIFEXITED(wst) &&
+		       WEXITSTATUS(wst) == 0, "the child's expectations held"))
+		goto out;
+
+	vl_log("step 2: the guest permission, then the supported CPUID with AMX added");
+	vl_expect(xcomp_req_guest_perm(XSW_XF_XTILE_DATA) == 0,
+		  "ARCH_REQ_XCOMP_GUEST_PERM(xtiledata) succeeds before any vCPU");
+	xcomp_get_guest_perm(&perm);
+	sup = get_supported(ctx);
+	if (!vl_expect(sup != NULL, "KVM_GET_SUPPORTED_CPUID succeeds"))
+		goto out;
+	offered = vl_cpuid_xcr0(sup);
+	amx = cpuid_with_amx(sup, host, &xcr0);
+	if (!amx) {
+		status = VL_EXIT_FAIL;
+		goto out;
+	}
+	vl_log("KVM offers AMX: %s; the table adds it: leaf 0xD xcr0 %s",
+	       (offered & XSW_XF_MASK_AMX) == XSW_XF_MASK_AMX ? "yes" : "no", xf(xcr0));
+	uabi = xsw_xstate_size(host, perm, false);
+	compacted = xsw_xstate_size(host, perm, xsw_kernel_uses_compacted(host));
+	vl_log("guest permission %s: uABI %u bytes (standard), fpstate %u", xf(perm), uabi,
+	       compacted);
+	if (!vl_expect(create_vm_vcpu(ctx, &vm, &vcpu) == 0, "VM and vCPU 0 created"))
+		goto out;
+	ret = kvm_set_cpuid2(vcpu.fd, amx);
+	vl_expect(ret == 0, "KVM_SET_CPUID2 with XTILEDATA succeeds (got %s)",
+		  xsw_errno_name(ret));
+
+	/* How much KVM_GET_XSAVE2 writes: a canary past anything it may. */
+	buf = malloc(4 * uabi);
+	if (buf) {
+		memset(buf, 0xa5, 4 * uabi);
+		vl_expect(kvm_get_xsave(vcpu.fd, buf, 4 * uabi) == 0, "KVM_GET_XSAVE2 succeeds");
+		for (written = 4 * (int)uabi; written > 0 && buf[written - 1] == 0xa5; written--)
+			;
+		vl_expect((uint32_t)written <= uabi && (uint32_t)written > uabi - 64,
+			  "KVM_GET_XSAVE2 wrote the permission's uABI size: %d of %u bytes",
+			  written, uabi);
+		cap = KVM_CHECK_EXTENSION_NAMED(vm.fd, KVM_CAP_XSAVE2);
+		if (cap > 0 && (uint32_t)cap < uabi)
+			printf("KVM_CAP_XSAVE2 short: %d bytes, KVM_GET_XSAVE2 writes %u\n", cap,
+			       uabi);
+	}
+
+	/* What the guest may enable is still filtered by KVM's supported xcr0. */
+	vector = run_xsetbv(&vcpu, xcr0);
+	if ((offered & XSW_XF_MASK_AMX) == XSW_XF_MASK_AMX)
+		vl_expect(vector == -1, "XSETBV with AMX takes no exception (%s)",
+			  vector >= 0 ? vl_vector_name(vector) : "none");
+	else
+		vl_expect(vector == 13, "XSETBV with AMX, which KVM does not offer: #GP (%s)",
+			  vector >= 0 ? vl_vector_name(vector) : vector == -1 ? "none" : "did not run");
+	destroy_vm_vcpu(&vm, &vcpu);
+out:
+	free(buf);
+	free(amx);
+	free(sup);
+	free(host);
 	return status;
 }
 
@@ -1088,6 +1261,7 @@ const struct vl_scenario vl_scenarios[] = {
 	{ "perm-late", "", "KVM_GET_SUPPORTED_CPUID before the permission request", scenario_perm_late },
 	{ "perm-after-lock", "", "permission request after the first vCPU: which errno", scenario_perm_after_lock },
 	{ "amx", "", "XTILEDATA permission, AMX CPUID, XSETBV; 77 without AMX", scenario_amx },
+	{ "xfd-cpuid", "", "XTILEDATA in KVM_SET_CPUID2 whether or not KVM offers it", scenario_xfd_cpuid },
 	{ "cpuid-twice", "", "KVM_SET_CPUID2 x2, run, same (ok) / changed (EINVAL)", scenario_cpuid_twice },
 	{ "xsave-then-cpuid", "", "KVM_SET_XSAVE before KVM_SET_CPUID2, state kept", scenario_xsave_then_cpuid },
 	{ "cpuid-shrink", "", "fewer xfeatures (--xfeatures), 0xD sizes from the model", scenario_cpuid_shrink },
