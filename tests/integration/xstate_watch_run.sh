@@ -51,7 +51,11 @@ lints_for() {
 	esac
 }
 
-scenarios=$("$VL" --help | sed -n '/^SCENARIOS:/,/^$/p' | awk 'NR > 1 && NF { print $1 }')
+scenario_block=$("$VL" --help | sed -n '/^SCENARIOS:/,/^$/p' | awk 'NR > 1 && NF')
+scenarios=$(awk '/^    [a-z]/ { print $1 }' <<<"$scenario_block")
+# A description argp wrapped would start a line of its own, and read as a scenario.
+t_eq "vcpu-lifecycle --help: one line per scenario (none wrapped)" \
+	"$(grep -v '^    [a-z]' <<<"$scenario_block")" ""
 [ -n "$scenarios" ] || t_skip_all "could not read the scenario list from vcpu-lifecycle --help"
 
 # Size model figures for this host, memoised: size MASK compacted|standard

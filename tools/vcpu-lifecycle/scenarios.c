@@ -1261,7 +1261,7 @@ const struct vl_scenario vl_scenarios[] = {
 	{ "perm-late", "", "KVM_GET_SUPPORTED_CPUID before the permission request", scenario_perm_late },
 	{ "perm-after-lock", "", "permission request after the first vCPU: which errno", scenario_perm_after_lock },
 	{ "amx", "", "XTILEDATA permission, AMX CPUID, XSETBV; 77 without AMX", scenario_amx },
-	{ "xfd-cpuid", "", "XTILEDATA in KVM_SET_CPUID2 whether or not KVM offers it", scenario_xfd_cpuid },
+	{ "xfd-cpuid", "", "XTILEDATA in KVM_SET_CPUID2, offered by KVM or not", scenario_xfd_cpuid },
 	{ "cpuid-twice", "", "KVM_SET_CPUID2 x2, run, same (ok) / changed (EINVAL)", scenario_cpuid_twice },
 	{ "xsave-then-cpuid", "", "KVM_SET_XSAVE before KVM_SET_CPUID2, state kept", scenario_xsave_then_cpuid },
 	{ "cpuid-shrink", "", "fewer xfeatures (--xfeatures), 0xD sizes from the model", scenario_cpuid_shrink },
@@ -1269,7 +1269,7 @@ const struct vl_scenario vl_scenarios[] = {
 	{ "exit-loop", "", "--exits K port I/O exits; ns per KVM_RUN round trip", scenario_exit_loop },
 	{ "xsetbv", "", "guest sets CR4.OSXSAVE, XCR0 (XSETBV); #GP past CPUID", scenario_xsetbv },
 	{ "exec", "", "2 VMs run, one kept across exec, a new VM after it", scenario_exec },
-	{ "close-paths", "", "VMs closed by close_range(), dup2(), dup3(), not close()", scenario_close_paths },
+	{ "close-paths", "", "VMs closed by close_range(), dup2(), dup3()", scenario_close_paths },
 	{ NULL, NULL, NULL, NULL },
 };
 
