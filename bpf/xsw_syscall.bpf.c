@@ -100,7 +100,15 @@ struct xsw_inflight {
 	__s64 fd;
 	__u32 cmd;		/* ioctl cmd / arch_prctl option */
 	__u32 kind;		/* enum xsw_inflight_kind */
-	struct xsw_perm perm_before;
+	union {
+		struct xsw_perm perm_before;		/* KVM_CREATE_VCPU */
+		struct {				/* KVM_SET_CPUID2 */
+			__u64 fpstate;			/* the vCPU's, before */
+			__u32 size;
+			__u32 pad;
+			__u64 xfeatures;
+		} fps_before;
+	};
 };
 
 /*
@@ -922,6 +930,59 @@ static __always_inline int on_run_enter(long fd)
 
 /* --- ioctl ---------------------------------------------------------------- */
 
+/*
+ * KVM_SET_CPUID2 may reallocate the vCPU's fpstate: kvm_check_cpuid() hands
+ * the dynamic features (XTILEDATA) of the table's leaf 0xD to
+ * fpu_enable_guest_xfd_features(), which replaces guest_fpu.fpstate with a
+ * larger one (fpstate_realloc()) and frees the old. This tier sees no
+ * function; it keeps the fpstate the vCPU had at the call's entry, and the
+ * exit reports an fpstate_realloc when the pointer changed. The old buffer
+ * is gone by then: its size and features are read here.
+ */
+static __always_inline void set_cpuid_enter(long fd, struct xsw_inflight *in)
+{
+	struct kvm_vcpu *vcpu;
+	struct fpstate *fps;
+	struct file *file;
+
+	file = xsw_fd_file(bpf_get_current_task_btf(), fd);
+	if (xsw_kvm_file_kind(file) != XSW_FILE_VCPU)
+		return;
+	vcpu = file_vcpu(file);
+	fps = vcpu ? xsw_load(vcpu, arch.guest_fpu.fpstate) : NULL;
+	if (!fps)
+		return;
+	in->fps_before.fpstate = (__u64)fps;
+	in->fps_before.size = xsw_load(fps, size);
+	in->fps_before.xfeatures = xsw_load(fps, xfeatures);
+}
+
+/*
+ * The fpstate_realloc a KVM_SET_CPUID2 made, from the set_cpuid record's
+ * fpstate (read after the call): no copy on the stack, whose 512 bytes the
+ * exit program's deepest call chain (vm_forget() and its callbacks) nearly
+ * fills on kernels without a private BPF stack (6.12's verifier refused a
+ * version with one here).
+ */
+static __always_inline void set_cpuid_realloc(struct xsw_event *rev,
+					      const struct xsw_inflight *in,
+					      const struct xsw_fpstate *now)
+{
+	if (!now->valid) {
+		bpf_ringbuf_discard(rev, 0);
+		return;
+	}
+	rev->realloc.old_size = in->fps_before.size;
+	rev->realloc.new_size = now->size;
+	rev->realloc.user_size = now->user_size;
+	rev->realloc.xfeatures = now->xfeatures;
+	rev->realloc.user_xfeatures = now->user_xfeatures;
+	rev->realloc.xfeatures_added = now->xfeatures & ~in->fps_before.xfeatures;
+	rev->realloc.guest = 1;
+	rev->realloc.in_use = now->in_use;
+	bpf_ringbuf_submit(rev, submit_flags());
+}
+
 static __always_inline int ioctl_enter(long fd, __u32 cmd, __u64 arg)
 {
 	struct xsw_inflight in = {};
@@ -946,6 +1007,8 @@ static __always_inline int ioctl_enter(long fd, __u32 cmd, __u64 arg)
 	if (cmd == XSW_KVM_CREATE_VCPU)	/* to tell whether this call locks it */
 		xsw_read_perm(bpf_get_current_task_btf(), true,
 			      &in.perm_before);
+	else if (cmd == XSW_KVM_SET_CPUID2)	/* to tell whether this call reallocates it */
+		set_cpuid_enter(fd, &in);
 	inflight_put(&in);
 	return 0;
 }
@@ -1088,8 +1151,9 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 {
 	struct kvm_vcpu *vcpu = file_vcpu(vcpu_file);
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct xsw_event *ev, *rev = NULL;
 	struct xsw_vcpu_state *st;
-	struct xsw_event *ev;
+	struct fpstate *fps;
 	__u64 key = (__u64)vcpu, vm;
 	__s32 vcpu_id;
 	__u32 gen = 0;
@@ -1115,17 +1179,26 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 		vm = (__u64)xsw_load(vcpu, kvm);
 		vcpu_id = xsw_load(vcpu, vcpu_id);
 	}
+	/* A new fpstate: reserved first, so that the realloc comes before the call's record. */
+	fps = xsw_load(vcpu, arch.guest_fpu.fpstate);
+	if (in->fps_before.fpstate && fps && (__u64)fps != in->fps_before.fpstate)
+		rev = ev_reserve(XSW_EV_FPSTATE_REALLOC, vm, vcpu_id, 0, 0);
 
 	ev = ev_reserve(XSW_EV_SET_CPUID, vm, vcpu_id, ret < 0 ? ret : 0, in->ts);
-	if (!ev)
+	if (!ev) {
+		if (rev)
+			bpf_ringbuf_discard(rev, 0);
 		return 0;
+	}
 	ev->set_cpuid.generation = gen;
 	/* What the VMM passed (KVM keeps a copy, but patches 0xD EBX at runtime). */
 	ev->set_cpuid.nent = read_user_cpuid(in->arg, &ev->set_cpuid.cpuid);
 	ev->set_cpuid.guest_supported_xcr0 = xsw_load(vcpu, arch.guest_supported_xcr0);
 	ev->set_cpuid.guest_supported_xss = xsw_vcpu_supported_xss(vcpu);
 	xsw_read_perm(task, true, &ev->set_cpuid.guest_perm);
-	xsw_read_fpstate(xsw_load(vcpu, arch.guest_fpu.fpstate), &ev->set_cpuid.fps);
+	xsw_read_fpstate(fps, &ev->set_cpuid.fps);
+	if (rev)
+		set_cpuid_realloc(rev, in, &ev->set_cpuid.fps);
 	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }

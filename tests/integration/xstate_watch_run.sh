@@ -174,6 +174,28 @@ else
 	t_fail "exec: events recorded" "no $j (the scenario list has no exec?)"
 fi
 
+# xfd-cpuid: the permitted process's KVM_SET_CPUID2 reallocates the vCPU's
+# fpstate for XTILEDATA; the syscall tier reports it (the pointer changed
+# across the call) before the set_cpuid, with the old buffer's size from
+# the call's entry. The child's call fails with EPERM and reallocates
+# nothing. The sizes are the size model's.
+j=$tmp/xfd-cpuid.jsonl
+if grep -q '^SKIP' "$tmp/xfd-cpuid.alone" 2>/dev/null; then
+	t_skip "xfd-cpuid: fpstate_realloc at KVM_SET_CPUID2" "$(grep '^SKIP' "$tmp/xfd-cpuid.alone")"
+elif [ -s "$j" ]; then
+	perm=$(grep -o 'guest permission 0x[0-9a-f]*' "$tmp/xfd-cpuid.out" | awk '{ print $3 }')
+	old=$(jq -r 'select(.event == "vcpu_create") | .fpstate.xfeatures' "$j" | tail -1)
+	t_eq "xfd-cpuid: set_cpuid EPERM (child), then fpstate_realloc and set_cpuid" \
+		"$(jq -r 'select(.event | test("^(set_cpuid|fpstate_realloc)$")) | "\(.event)\(.ret)"' "$j" | xargs)" \
+		"set_cpuid-1 fpstate_realloc0 set_cpuid0"
+	t_eq "xfd-cpuid: fpstate_realloc old -> new size, added, uABI size" \
+		"$(jq -r 'select(.event == "fpstate_realloc") | "\(.old_size) \(.new_size) \(.xfeatures_added) \(.user_size)"' "$j")" \
+		"$(size "$old" compacted) $(size "$perm" compacted) 0x40000 $(size "$perm" standard)"
+	t_check "xfd-cpuid: KTAP counts the realloc" grep -q ' ran, 1 realloc(s), destroyed$' "$tmp/xfd-cpuid.ktap"
+else
+	t_fail "xfd-cpuid: events recorded" "no $j (the scenario list has no xfd-cpuid?)"
+fi
+
 # close-paths: fds that close without close(). VM 1 goes with close_range()
 # (before the first step mark, a supported_cpuid); dup2() and dup3() take
 # VM 2's vCPU fd and then a VM 2 duplicate, leaving VM 2 held (nothing
