@@ -176,6 +176,31 @@ static void test_i4(void **state)
 	assert_int_equal(xsw_check_i4(&c, &s, 0, 0, &f), XSW_VERDICT_UNKNOWN);
 }
 
+/*
+ * The uABI size against KVM_CAP_XSAVE2: a KVM that leaves AMX out of its
+ * supported xcr0 (0x2e7) reports 4096, while a vCPU whose CPUID enabled
+ * XTILEDATA under the permission has uabi_size 11008 (seen on kvm-pvm).
+ */
+static void test_i4_cap(void **state)
+{
+	struct xsw_checker c;
+	struct xsw_ev_finding f;
+
+	xsw_checker_init(&c, &spr, true);
+	assert_int_equal(xsw_check_i4_cap(&c, 11008, 0x602e7, &f), XSW_VERDICT_HOLDS);
+	/* The cap is at least sizeof(struct kvm_xsave). */
+	assert_int_equal(xsw_check_i4_cap(&c, 4096, 0x3, &f), XSW_VERDICT_HOLDS);
+	assert_int_equal(xsw_check_i4_cap(&c, 4097, 0x3, &f), XSW_VERDICT_FAILS);
+	assert_int_equal(xsw_check_i4_cap(&c, 11008, 0x2e7, &f), XSW_VERDICT_FAILS);
+	assert_string_equal(f.id, "I4");
+	assert_int_equal(f.have_size, 4096);
+	assert_int_equal(f.need_size, 11008);
+	assert_non_null(strstr(f.text, "KVM_CAP_XSAVE2 4096"));
+	/* Unknown: no uABI size, or KVM's xcr0 not seen. */
+	assert_int_equal(xsw_check_i4_cap(&c, 0, 0x2e7, &f), XSW_VERDICT_UNKNOWN);
+	assert_int_equal(xsw_check_i4_cap(&c, 11008, 0, &f), XSW_VERDICT_UNKNOWN);
+}
+
 static void test_i5(void **state)
 {
 	struct xsw_checker c;
@@ -353,6 +378,7 @@ int main(void)
 		cmocka_unit_test(test_i2),
 		cmocka_unit_test(test_i3),
 		cmocka_unit_test(test_i4),
+		cmocka_unit_test(test_i4_cap),
 		cmocka_unit_test(test_i5),
 		cmocka_unit_test(test_lint_cpuid_size),
 		cmocka_unit_test(test_run_set_cpuid),

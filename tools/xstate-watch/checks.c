@@ -175,6 +175,27 @@ enum xsw_verdict xsw_check_i4(const struct xsw_checker *c, const struct xsw_fpst
 	return XSW_VERDICT_HOLDS;
 }
 
+/* sizeof(struct kvm_xsave): the least KVM_CAP_XSAVE2 reports. */
+#define XSW_KVM_XSAVE_BYTES 4096u
+
+enum xsw_verdict xsw_check_i4_cap(const struct xsw_checker *c, uint32_t uabi_size,
+				  uint64_t kvm_xcr0, struct xsw_ev_finding *f)
+{
+	uint32_t cap;
+
+	if (!uabi_size || !kvm_xcr0)
+		return XSW_VERDICT_UNKNOWN;
+	cap = xsw_xstate_size(c->cpu, kvm_xcr0, false);
+	if (cap < XSW_KVM_XSAVE_BYTES)
+		cap = XSW_KVM_XSAVE_BYTES;
+	if (uabi_size > cap)
+		return fail(f, XSW_CHECK_I4, cap, uabi_size, kvm_xcr0, 0,
+			    "guest_fpu.uabi_size %u > KVM_CAP_XSAVE2 %u (KVM's xcr0 0x%" PRIx64
+			    "): KVM_GET_XSAVE2 overruns a buffer sized from the cap",
+			    uabi_size, cap, kvm_xcr0);
+	return XSW_VERDICT_HOLDS;
+}
+
 enum xsw_verdict xsw_check_i5(const struct xsw_checker *c, uint32_t hyp_buffer_size,
 			      uint64_t hyp_xcr0, uint64_t supervisor_xfeatures,
 			      struct xsw_ev_finding *f)
@@ -238,18 +259,41 @@ static void record(struct run_ctx *r, enum xsw_check check, enum xsw_verdict v,
 	}
 }
 
+/*
+ * KVM's supported xcr0 as KVM_CAP_XSAVE2 filters it now, or 0 when unknown:
+ * the VMM's KVM_GET_SUPPORTED_CPUID, if the guest permission has not
+ * changed since (KVM filters both by it).
+ */
+static uint64_t kvm_xcr0_now(const struct xsw_proc_state *proc)
+{
+	if (!proc || !proc->kvm_xcr0_known || !proc->guest_perm.valid ||
+	    !proc->perm_at_kvm_xcr0.valid ||
+	    proc->perm_at_kvm_xcr0.perm != proc->guest_perm.perm)
+		return 0;
+	return proc->kvm_xcr0;
+}
+
 /* I1, I2, I4: what the vCPU's fpstate must cover at this point. */
 static void check_buffer(struct run_ctx *r, const struct xsw_checker *c,
-			 const struct xsw_vcpu_state *vcpu, bool coverage)
+			 const struct xsw_proc_state *proc, const struct xsw_vcpu_state *vcpu,
+			 bool coverage)
 {
 	struct xsw_ev_finding f;
+	enum xsw_verdict v;
 
 	record(r, XSW_CHECK_I1, xsw_check_i1(c, &vcpu->fps, &f), &f);
 	if (!coverage)
 		return;
 	record(r, XSW_CHECK_I2, xsw_check_i2(c, &vcpu->fps, vcpu->guest_supported_xcr0, &f), &f);
-	record(r, XSW_CHECK_I4, xsw_check_i4(c, &vcpu->fps, vcpu->uabi_size,
-					     vcpu->guest_supported_xcr0, &f), &f);
+	v = xsw_check_i4(c, &vcpu->fps, vcpu->uabi_size, vcpu->guest_supported_xcr0, &f);
+	/* Not for a protected vCPU (the pKVM model): KVM refuses its KVM_GET_XSAVE2. */
+	if (v != XSW_VERDICT_FAILS && !vcpu->hyp_buffer_size && r->ev->source != XSW_SRC_MODEL) {
+		enum xsw_verdict cap = xsw_check_i4_cap(c, vcpu->uabi_size, kvm_xcr0_now(proc), &f);
+
+		if (cap == XSW_VERDICT_FAILS || v == XSW_VERDICT_UNKNOWN)
+			v = cap;
+	}
+	record(r, XSW_CHECK_I4, v, &f);
 }
 
 static void check_perm_request(struct run_ctx *r, const struct xsw_event *ev,
@@ -297,7 +341,7 @@ static void check_set_cpuid(struct run_ctx *r, const struct xsw_checker *c,
 
 	if (ev->ret != 0 || !vcpu)
 		return;
-	check_buffer(r, c, vcpu, true);
+	check_buffer(r, c, proc, vcpu, true);
 	if (s->guest_perm.valid)
 		perm = s->guest_perm;
 	else if (proc)
@@ -338,7 +382,8 @@ static void check_set_cpuid(struct run_ctx *r, const struct xsw_checker *c,
 }
 
 static void check_realloc(struct run_ctx *r, const struct xsw_checker *c,
-			  const struct xsw_event *ev, const struct xsw_vcpu_state *vcpu)
+			  const struct xsw_event *ev, const struct xsw_proc_state *proc,
+			  const struct xsw_vcpu_state *vcpu)
 {
 	const struct xsw_ev_realloc *a = &ev->realloc;
 	bool hyp = ev->source == XSW_SRC_MODEL || (vcpu && vcpu->hyp_buffer_size);
@@ -370,7 +415,7 @@ static void check_realloc(struct run_ctx *r, const struct xsw_checker *c,
 		record(r, XSW_CHECK_I1, xsw_check_i1(c, &vcpu->fps, &f), &f);
 		return;
 	}
-	check_buffer(r, c, vcpu, true);
+	check_buffer(r, c, proc, vcpu, true);
 }
 
 void xsw_checks_run(const struct xsw_checker *c, const struct xsw_event *ev,
@@ -393,19 +438,19 @@ void xsw_checks_run(const struct xsw_checker *c, const struct xsw_event *ev,
 	case XSW_EV_VCPU_CREATE:
 	case XSW_EV_PERM_SYNC:
 		if (ev->ret == 0 && vcpu)
-			check_buffer(&r, c, vcpu, vcpu->cpuid_generation > 0);
+			check_buffer(&r, c, proc, vcpu, vcpu->cpuid_generation > 0);
 		break;
 	case XSW_EV_SET_CPUID:
 		check_set_cpuid(&r, c, ev, proc, vcpu, prev_vcpu);
 		break;
 	case XSW_EV_FPSTATE_REALLOC:
-		check_realloc(&r, c, ev, vcpu);
+		check_realloc(&r, c, ev, proc, vcpu);
 		break;
 	case XSW_EV_FIRST_RUN:
 	case XSW_EV_XCR0_CHANGE:
 		if (!vcpu)
 			break;
-		check_buffer(&r, c, vcpu, true);
+		check_buffer(&r, c, proc, vcpu, true);
 		perm = proc ? proc->guest_perm : (struct xsw_perm){ 0 };
 		record(&r, XSW_CHECK_I3, xsw_check_i3(c, vcpu->guest_xcr0 |
 						      vcpu->guest_supported_xcr0, &perm, &f), &f);

@@ -383,6 +383,11 @@ static struct vcpu *apply(struct xsw_engine *eng, struct proc *p, const struct x
 			p->st.supported_cpuid_ts = ev->ts_ns;
 			p->st.perm_at_supported_read = p->st.guest_perm;
 		}
+		if (ev->ret == 0 && ev->supported.cpuid.has_leaf_d) {
+			p->st.kvm_xcr0_known = true;
+			p->st.kvm_xcr0 = ev->supported.cpuid.xcr0;
+			p->st.perm_at_kvm_xcr0 = p->st.guest_perm;
+		}
 		return NULL;
 	case XSW_EV_VM_CREATE:
 		if (ev->ret < 0)

@@ -50,6 +50,13 @@ struct xsw_proc_state {
 	unsigned int nr_vcpus;
 	/* Additions (engine-owned): */
 	struct xsw_perm perm_at_supported_read;	/* guest perm when the CPUID was read */
+	/*
+	 * The last successful KVM_GET_SUPPORTED_CPUID's leaf 0xD xcr0 and the
+	 * guest permission then: what KVM_CAP_XSAVE2 is computed from.
+	 */
+	bool kvm_xcr0_known;
+	uint64_t kvm_xcr0;
+	struct xsw_perm perm_at_kvm_xcr0;
 	unsigned int nr_findings;	/* process-level lints (not about one vCPU) */
 };
 
