@@ -187,18 +187,19 @@ static void test_i4_cap(void **state)
 	struct xsw_ev_finding f;
 
 	xsw_checker_init(&c, &spr, true);
-	assert_int_equal(xsw_check_i4_cap(&c, 11008, 0x602e7, &f), XSW_VERDICT_HOLDS);
+	assert_int_equal(xsw_check_i4_cap(&c, 11008, 0x602e7, 0x602e7, &f), XSW_VERDICT_HOLDS);
 	/* The cap is at least sizeof(struct kvm_xsave). */
-	assert_int_equal(xsw_check_i4_cap(&c, 4096, 0x3, &f), XSW_VERDICT_HOLDS);
-	assert_int_equal(xsw_check_i4_cap(&c, 4097, 0x3, &f), XSW_VERDICT_FAILS);
-	assert_int_equal(xsw_check_i4_cap(&c, 11008, 0x2e7, &f), XSW_VERDICT_FAILS);
+	assert_int_equal(xsw_check_i4_cap(&c, 4096, 0x602e7, 0x3, &f), XSW_VERDICT_HOLDS);
+	assert_int_equal(xsw_check_i4_cap(&c, 4097, 0x602e7, 0x3, &f), XSW_VERDICT_FAILS);
+	assert_int_equal(xsw_check_i4_cap(&c, 11008, 0x602e7, 0x2e7, &f), XSW_VERDICT_FAILS);
 	assert_string_equal(f.id, "I4");
 	assert_int_equal(f.have_size, 4096);
 	assert_int_equal(f.need_size, 11008);
+	assert_int_equal(f.need_mask, 0x602e7);
 	assert_non_null(strstr(f.text, "KVM_CAP_XSAVE2 4096"));
 	/* Unknown: no uABI size, or KVM's xcr0 not seen. */
-	assert_int_equal(xsw_check_i4_cap(&c, 0, 0x2e7, &f), XSW_VERDICT_UNKNOWN);
-	assert_int_equal(xsw_check_i4_cap(&c, 11008, 0, &f), XSW_VERDICT_UNKNOWN);
+	assert_int_equal(xsw_check_i4_cap(&c, 0, 0x602e7, 0x2e7, &f), XSW_VERDICT_UNKNOWN);
+	assert_int_equal(xsw_check_i4_cap(&c, 11008, 0x602e7, 0, &f), XSW_VERDICT_UNKNOWN);
 }
 
 static void test_i5(void **state)

@@ -179,7 +179,8 @@ enum xsw_verdict xsw_check_i4(const struct xsw_checker *c, const struct xsw_fpst
 #define XSW_KVM_XSAVE_BYTES 4096u
 
 enum xsw_verdict xsw_check_i4_cap(const struct xsw_checker *c, uint32_t uabi_size,
-				  uint64_t kvm_xcr0, struct xsw_ev_finding *f)
+				  uint64_t uabi_xfeatures, uint64_t kvm_xcr0,
+				  struct xsw_ev_finding *f)
 {
 	uint32_t cap;
 
@@ -189,7 +190,7 @@ enum xsw_verdict xsw_check_i4_cap(const struct xsw_checker *c, uint32_t uabi_siz
 	if (cap < XSW_KVM_XSAVE_BYTES)
 		cap = XSW_KVM_XSAVE_BYTES;
 	if (uabi_size > cap)
-		return fail(f, XSW_CHECK_I4, cap, uabi_size, kvm_xcr0, 0,
+		return fail(f, XSW_CHECK_I4, cap, uabi_size, kvm_xcr0, uabi_xfeatures,
 			    "guest_fpu.uabi_size %u > KVM_CAP_XSAVE2 %u (KVM's xcr0 0x%" PRIx64
 			    "): KVM_GET_XSAVE2 overruns a buffer sized from the cap",
 			    uabi_size, cap, kvm_xcr0);
@@ -288,7 +289,8 @@ static void check_buffer(struct run_ctx *r, const struct xsw_checker *c,
 	v = xsw_check_i4(c, &vcpu->fps, vcpu->uabi_size, vcpu->guest_supported_xcr0, &f);
 	/* Not for a protected vCPU (the pKVM model): KVM refuses its KVM_GET_XSAVE2. */
 	if (v != XSW_VERDICT_FAILS && !vcpu->hyp_buffer_size && r->ev->source != XSW_SRC_MODEL) {
-		enum xsw_verdict cap = xsw_check_i4_cap(c, vcpu->uabi_size, kvm_xcr0_now(proc), &f);
+		enum xsw_verdict cap = xsw_check_i4_cap(c, vcpu->uabi_size, vcpu->fps.user_xfeatures,
+							kvm_xcr0_now(proc), &f);
 
 		if (cap == XSW_VERDICT_FAILS || v == XSW_VERDICT_UNKNOWN)
 			v = cap;

@@ -72,13 +72,15 @@ enum xsw_verdict xsw_check_i4(const struct xsw_checker *c, const struct xsw_fpst
 			      uint32_t uabi_size, uint64_t guest_supported_xcr0,
 			      struct xsw_ev_finding *f);
 /*
- * I4, the other way: @uabi_size (what KVM_GET_XSAVE2 writes) <= what
+ * I4, the other way: @uabi_size (what KVM_GET_XSAVE2 writes, the state of
+ * @uabi_xfeatures) <= what
  * KVM_CAP_XSAVE2 reports, max(sizeof(struct kvm_xsave), size(@kvm_xcr0,
  * std)), @kvm_xcr0 being KVM's supported xcr0 filtered by the guest
  * permission (KVM_GET_SUPPORTED_CPUID's leaf 0xD under that permission).
  */
 enum xsw_verdict xsw_check_i4_cap(const struct xsw_checker *c, uint32_t uabi_size,
-				  uint64_t kvm_xcr0, struct xsw_ev_finding *f);
+				  uint64_t uabi_xfeatures, uint64_t kvm_xcr0,
+				  struct xsw_ev_finding *f);
 /* I5: @hyp_buffer_size >= size(@hyp_xcr0 | @supervisor_xfeatures, kernel format). */
 enum xsw_verdict xsw_check_i5(const struct xsw_checker *c, uint32_t hyp_buffer_size,
 			      uint64_t hyp_xcr0, uint64_t supervisor_xfeatures,
