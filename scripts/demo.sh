@@ -65,6 +65,19 @@ echo "(events: $dir/live.jsonl, $(wc -l <"$dir/live.jsonl") lines; vcpu-lifecycl
 step "CI mode: xstate-watch run --ktap - -- vcpu-lifecycle multi --vms 1 --vcpus 2"
 "$W" run -q --ktap - -- "$VL" multi --vms 1 --vcpus 2 2>/dev/null | grep -v '^  ' || true
 
+step "A live realloc: xstate-watch run -- vcpu-lifecycle xfd-cpuid"
+# XTILEDATA in KVM_SET_CPUID2: on an AMX host the vCPU's fpstate grows, and
+# where KVM itself does not offer AMX, KVM_CAP_XSAVE2 stays below what
+# KVM_GET_XSAVE2 writes (I4). Without AMX the scenario skips (77).
+if "$W" run -- "$VL" xfd-cpuid >"$dir/xfd-cpuid.log" 2>"$dir/xfd-cpuid.err"; then
+	rc=0
+else
+	rc=$?
+fi
+grep -E '^(SKIP|PASS|FAIL|KVM_CAP_XSAVE2 short)' "$dir/xfd-cpuid.log" || true
+grep -vE '^    event: ' "$dir/xfd-cpuid.err" || true
+echo "exit status $rc (0: held; 3: an invariant failed; 77: no XTILEDATA on this host)"
+
 step "What an alert looks like: the pKVM case, replayed with the Sapphire Rapids model"
 echo "xstate-watch replay --cpu-model $(basename "$SPR") tests/fixtures/traces/pkvm-amx-4096.jsonl"
 if "$W" replay --cpu-model "$SPR" "$top/tests/fixtures/traces/pkvm-amx-4096.jsonl"; then
