@@ -73,6 +73,20 @@ t_eq "realloc-shrink: nothing before the shrink" \
 	"$(grep -c 'at \(set_cpuid\|first_run\|vcpu_create\)' "$tmp/realloc-shrink.out")" 0
 
 # The clean AMX lifecycle: silent, status 0, every invariant a passing test point.
+# Recorded on the CI host: XTILEDATA in a VMM's CPUID grows uabi_size to
+# 11008 while KVM_CAP_XSAVE2 (from KVM's supported xcr0 0xe7) says 4096.
+replay xsave2-cap-short
+t_eq "xsave2-cap-short: exit status 3" "$rc" 3
+check "xsave2-cap-short: I4 at the realloc, the cap against the uABI size, both masks" xsave2-cap-short \
+	"VIOLATION I4 (uABI size): pid 11021 (vcpu-lifecycle)" "at fpstate_realloc" \
+	"have:   4096 bytes  xfeatures 0xe7" "need:  11008 bytes  xfeatures 0x600e7" \
+	"guest_fpu.uabi_size 11008 > KVM_CAP_XSAVE2 4096 (KVM's xcr0 0xe7)"
+t_eq "xsave2-cap-short: nothing but that I4" \
+	"$(grep -c '^xstate-watch: \(VIOLATION\|lint\)' "$tmp/xsave2-cap-short.out")" 1
+check "xsave2-cap-short: KTAP counts the realloc and fails I4 of the parent's vCPU" xsave2-cap-short.ktap \
+	"pid 11021 (vcpu-lifecycle) vm0 vcpu0 lifecycle: created, cpuid generation 1, ran, 1 realloc(s), destroyed" \
+	"not ok 11 pid 11021 (vcpu-lifecycle) vm0 vcpu0 I4 uABI size"
+
 replay clean-amx
 t_eq "clean-amx: exit status 0" "$rc" 0
 t_eq "clean-amx: no finding" "$(grep -c '^xstate-watch: \(VIOLATION\|lint\)' "$tmp/clean-amx.out")" 0
