@@ -85,7 +85,14 @@ static int uring_close(int fd)
 	return res;
 }
 
-static int one_vm(int kvm, int n, struct kvm_cpuid2 *sup, int by_uring)
+/* How a VM's fds go. */
+enum vm_end {
+	BY_URING,	/* IORING_OP_CLOSE, vCPU then VM */
+	BY_CLOSE,	/* close() */
+	KEPT,		/* run once (no memory: KVM_RUN fails, once KVM set the VM up to run), kept open */
+};
+
+static int one_vm(int kvm, int n, struct kvm_cpuid2 *sup, enum vm_end end)
 {
 	int vm, vcpu, ret;
 
@@ -98,7 +105,8 @@ static int one_vm(int kvm, int n, struct kvm_cpuid2 *sup, int by_uring)
 	if (ioctl(vcpu, KVM_SET_CPUID2, sup))
 		return fail("KVM_SET_CPUID2");
 	printf("VM %d: fd %d, vCPU 0 fd %d, CPUID installed\n", n, vm, vcpu);
-	if (by_uring) {
+	switch (end) {
+	case BY_URING:
 		ret = uring_close(vcpu);
 		if (!ret)
 			ret = uring_close(vm);
@@ -107,29 +115,17 @@ static int one_vm(int kvm, int n, struct kvm_cpuid2 *sup, int by_uring)
 			return fail("IORING_OP_CLOSE");
 		}
 		printf("VM %d: both fds closed by io_uring\n", n);
-	} else {
+		break;
+	case BY_CLOSE:
 		close(vcpu);
 		close(vm);
 		printf("VM %d: both fds closed by close()\n", n);
+		break;
+	case KEPT:
+		ioctl(vcpu, KVM_RUN, 0);
+		printf("VM %d: run once, kept open\n", n);
+		break;
 	}
-	return 0;
-}
-
-/* VM 2 of "exit": run once (no memory: KVM_RUN fails, after KVM set up the VM's run) and kept. */
-static int kept_vm(int kvm, struct kvm_cpuid2 *sup)
-{
-	int vm, vcpu;
-
-	vm = ioctl(kvm, KVM_CREATE_VM, 0);
-	if (vm < 0)
-		return fail("KVM_CREATE_VM");
-	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0);
-	if (vcpu < 0)
-		return fail("KVM_CREATE_VCPU");
-	if (ioctl(vcpu, KVM_SET_CPUID2, sup))
-		return fail("KVM_SET_CPUID2");
-	ioctl(vcpu, KVM_RUN, 0);
-	printf("VM 2: fd %d, vCPU 0 fd %d, run once, kept open\n", vm, vcpu);
 	return 0;
 }
 
@@ -149,11 +145,11 @@ int main(int argc, char **argv)
 	sup->nent = 256;
 	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, sup))
 		return fail("KVM_GET_SUPPORTED_CPUID");
-	ret = vm2 ? 0 : kept_vm(kvm, sup);
+	ret = vm2 ? 0 : one_vm(kvm, 2, sup, KEPT);
 	if (!ret)
-		ret = one_vm(kvm, 1, sup, 1);
+		ret = one_vm(kvm, 1, sup, BY_URING);
 	if (!ret && vm2)
-		ret = one_vm(kvm, 2, sup, 0);
+		ret = one_vm(kvm, 2, sup, BY_CLOSE);
 	free(sup);
 	close(kvm);
 	return ret;
