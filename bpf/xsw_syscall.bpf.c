@@ -371,18 +371,23 @@ static __always_inline bool proc_has_run_fd(struct xsw_proc *proc, long fd)
  * Reserve a zeroed event with its common fields. A full ring buffer is
  * counted, never silent: the loader turns the count into a `lost` event.
  */
+static __always_inline void count_drop(void)
+{
+	__u32 zero = 0;
+	__u64 *d = bpf_map_lookup_elem(&drops, &zero);
+
+	if (d)
+		*d += 1;
+}
+
 static __always_inline struct xsw_event *ev_reserve(__u32 type, __u64 vm, __s32 vcpu_id,
 						    __s32 ret, __u64 start_ns)
 {
 	struct xsw_event *ev;
-	__u32 zero = 0;
 
 	ev = xsw_event_reserve(&events, XSW_SRC_SYSCALL, type, vm, vcpu_id, ret);
 	if (!ev) {
-		__u64 *d = bpf_map_lookup_elem(&drops, &zero);
-
-		if (d)
-			*d += 1;
+		count_drop();
 		return NULL;
 	}
 	/* The header's clock read ends the call: one bpf_ktime_get_ns() less. */
@@ -958,29 +963,44 @@ static __always_inline void set_cpuid_enter(long fd, struct xsw_inflight *in)
 }
 
 /*
- * The fpstate_realloc a KVM_SET_CPUID2 made, from the set_cpuid record's
- * fpstate (read after the call): no copy on the stack, whose 512 bytes the
- * exit program's deepest call chain (vm_forget() and its callbacks) nearly
- * fills on kernels without a private BPF stack (6.12's verifier refused a
- * version with one here).
+ * The fpstate_realloc a KVM_SET_CPUID2 made: the vCPU's fpstate pointer
+ * changed across the call. A global function, verified once: inlined, its
+ * record held across the rest of the exit doubled the verifier's states
+ * (13.5k -> 19.4k instructions, 14 ms of start-up). It takes numbers, so
+ * it walks the fd again; it loads the new fpstate's fields straight into
+ * the record, keeping its frame small enough for the exit program's 440
+ * bytes on kernels without a private BPF stack (512 in all: 6.12 refused
+ * a version with a struct copy on the stack).
  */
-static __always_inline void set_cpuid_realloc(struct xsw_event *rev,
-					      const struct xsw_inflight *in,
-					      const struct xsw_fpstate *now)
+__noinline int set_cpuid_realloc(long fd, __u64 old, __u32 old_size, __u64 old_xfeatures)
 {
-	if (!now->valid) {
-		bpf_ringbuf_discard(rev, 0);
-		return;
+	struct kvm_vcpu *vcpu = file_vcpu(xsw_fd_file(bpf_get_current_task_btf(), fd));
+	struct xsw_event *ev;
+	struct fpstate *fps;
+
+	fps = vcpu ? xsw_load(vcpu, arch.guest_fpu.fpstate) : NULL;
+	if (!fps || (__u64)fps == old)
+		return 0;
+	ev = ev_reserve(XSW_EV_FPSTATE_REALLOC, (__u64)xsw_load(vcpu, kvm),
+			xsw_load(vcpu, vcpu_id), 0, 0);
+	if (!ev)
+		return 0;
+	ev->realloc.new_size = xsw_load(fps, size);
+	/* Unread, the new size would be 0: a shrink, to the checks. */
+	if (!ev->realloc.new_size) {
+		bpf_ringbuf_discard(ev, 0);
+		return 0;
 	}
-	rev->realloc.old_size = in->fps_before.size;
-	rev->realloc.new_size = now->size;
-	rev->realloc.user_size = now->user_size;
-	rev->realloc.xfeatures = now->xfeatures;
-	rev->realloc.user_xfeatures = now->user_xfeatures;
-	rev->realloc.xfeatures_added = now->xfeatures & ~in->fps_before.xfeatures;
-	rev->realloc.guest = 1;
-	rev->realloc.in_use = now->in_use;
-	bpf_ringbuf_submit(rev, submit_flags());
+	ev->realloc.old_size = old_size;
+	ev->realloc.user_size = xsw_load(fps, user_size);
+	ev->realloc.xfeatures = xsw_load(fps, xfeatures);
+	ev->realloc.user_xfeatures = xsw_load(fps, user_xfeatures);
+	ev->realloc.xfeatures_added = ev->realloc.xfeatures & ~old_xfeatures;
+	ev->realloc.guest = 1;
+	ev->realloc.in_use = xsw_direct_loads ? BPF_CORE_READ_BITFIELD(fps, in_use) :
+						BPF_CORE_READ_BITFIELD_PROBED(fps, in_use);
+	bpf_ringbuf_submit(ev, submit_flags());
+	return 0;
 }
 
 static __always_inline int ioctl_enter(long fd, __u32 cmd, __u64 arg)
@@ -1151,9 +1171,8 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 {
 	struct kvm_vcpu *vcpu = file_vcpu(vcpu_file);
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct xsw_event *ev, *rev = NULL;
 	struct xsw_vcpu_state *st;
-	struct fpstate *fps;
+	struct xsw_event *ev;
 	__u64 key = (__u64)vcpu, vm;
 	__s32 vcpu_id;
 	__u32 gen = 0;
@@ -1179,26 +1198,21 @@ static __always_inline int on_set_cpuid(struct task_struct *task, const struct x
 		vm = (__u64)xsw_load(vcpu, kvm);
 		vcpu_id = xsw_load(vcpu, vcpu_id);
 	}
-	/* A new fpstate: reserved first, so that the realloc comes before the call's record. */
-	fps = xsw_load(vcpu, arch.guest_fpu.fpstate);
-	if (in->fps_before.fpstate && fps && (__u64)fps != in->fps_before.fpstate)
-		rev = ev_reserve(XSW_EV_FPSTATE_REALLOC, vm, vcpu_id, 0, 0);
+	/* Before the call's own record, as the tracepoint and fentry tiers have it. */
+	if (in->fps_before.fpstate)
+		set_cpuid_realloc(in->fd, in->fps_before.fpstate, in->fps_before.size,
+				  in->fps_before.xfeatures);
 
 	ev = ev_reserve(XSW_EV_SET_CPUID, vm, vcpu_id, ret < 0 ? ret : 0, in->ts);
-	if (!ev) {
-		if (rev)
-			bpf_ringbuf_discard(rev, 0);
+	if (!ev)
 		return 0;
-	}
 	ev->set_cpuid.generation = gen;
 	/* What the VMM passed (KVM keeps a copy, but patches 0xD EBX at runtime). */
 	ev->set_cpuid.nent = read_user_cpuid(in->arg, &ev->set_cpuid.cpuid);
 	ev->set_cpuid.guest_supported_xcr0 = xsw_load(vcpu, arch.guest_supported_xcr0);
 	ev->set_cpuid.guest_supported_xss = xsw_vcpu_supported_xss(vcpu);
 	xsw_read_perm(task, true, &ev->set_cpuid.guest_perm);
-	xsw_read_fpstate(fps, &ev->set_cpuid.fps);
-	if (rev)
-		set_cpuid_realloc(rev, in, &ev->set_cpuid.fps);
+	xsw_read_fpstate(xsw_load(vcpu, arch.guest_fpu.fpstate), &ev->set_cpuid.fps);
 	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
