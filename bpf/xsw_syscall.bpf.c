@@ -1633,8 +1633,16 @@ static __always_inline void recount_vm_fds(struct proc_exit *pe, __u32 flags)
 {
 	struct files_struct *files;
 	struct fdtable *fdt;
+	__u64 owned = 0;
 	__u32 nfds = 0;
+	int i;
 
+	/* Most VMMs closed their VMs before exiting: no walk of the table. */
+#pragma unroll
+	for (i = 0; i < XSW_PROC_VMS; i++)
+		owned |= pe->vm[i];
+	if (!owned && !(flags & XSW_PROC_VMS_MORE))
+		return;
 	bpf_loop(XSW_PROC_VMS, recount_zero_cb, pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
 		bpf_for_each_map_elem(&vms, recount_zero_map_cb, pe, 0);
