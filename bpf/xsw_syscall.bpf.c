@@ -964,7 +964,8 @@ static __always_inline void set_cpuid_enter(long fd, struct xsw_inflight *in)
 
 /*
  * The fpstate_realloc a KVM_SET_CPUID2 made: the vCPU's fpstate pointer
- * changed across the call. A global function, verified once: inlined, its
+ * changed across the call. A global function, verified apart from the
+ * exit program (each program checks its own copy once): inlined, its
  * record held across the rest of the exit doubled the verifier's states
  * (13.5k -> 19.4k instructions, 14 ms of start-up). It takes numbers, so
  * it walks the fd again; it loads the new fpstate's fields straight into
