@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <linux/kvm.h>
+
 #include "checks.h"
 
 static const struct xsw_check_info check_info[XSW_CHECK_MAX] = {
@@ -175,9 +177,6 @@ enum xsw_verdict xsw_check_i4(const struct xsw_checker *c, const struct xsw_fpst
 	return XSW_VERDICT_HOLDS;
 }
 
-/* sizeof(struct kvm_xsave): the least KVM_CAP_XSAVE2 reports. */
-#define XSW_KVM_XSAVE_BYTES 4096u
-
 enum xsw_verdict xsw_check_i4_cap(const struct xsw_checker *c, uint32_t uabi_size,
 				  uint64_t uabi_xfeatures, uint64_t kvm_xcr0,
 				  struct xsw_ev_finding *f)
@@ -186,9 +185,10 @@ enum xsw_verdict xsw_check_i4_cap(const struct xsw_checker *c, uint32_t uabi_siz
 
 	if (!uabi_size || !kvm_xcr0)
 		return XSW_VERDICT_UNKNOWN;
+	/* As KVM computes it: never below the legacy struct kvm_xsave. */
 	cap = xsw_xstate_size(c->cpu, kvm_xcr0, false);
-	if (cap < XSW_KVM_XSAVE_BYTES)
-		cap = XSW_KVM_XSAVE_BYTES;
+	if (cap < sizeof(struct kvm_xsave))
+		cap = sizeof(struct kvm_xsave);
 	if (uabi_size > cap)
 		return fail(f, XSW_CHECK_I4, cap, uabi_size, kvm_xcr0, uabi_xfeatures,
 			    "guest_fpu.uabi_size %u > KVM_CAP_XSAVE2 %u (KVM's xcr0 0x%" PRIx64

@@ -72,11 +72,11 @@ enum xsw_verdict xsw_check_i4(const struct xsw_checker *c, const struct xsw_fpst
 			      uint32_t uabi_size, uint64_t guest_supported_xcr0,
 			      struct xsw_ev_finding *f);
 /*
- * I4, the other way: @uabi_size (what KVM_GET_XSAVE2 writes, the state of
- * @uabi_xfeatures) <= what
- * KVM_CAP_XSAVE2 reports, max(sizeof(struct kvm_xsave), size(@kvm_xcr0,
- * std)), @kvm_xcr0 being KVM's supported xcr0 filtered by the guest
- * permission (KVM_GET_SUPPORTED_CPUID's leaf 0xD under that permission).
+ * I4, the other way: @uabi_size (what KVM_GET_XSAVE2 writes: the state of
+ * @uabi_xfeatures) <= what KVM_CAP_XSAVE2 reports, max(sizeof(struct
+ * kvm_xsave), size(@kvm_xcr0, std)). @kvm_xcr0 is KVM's supported xcr0
+ * filtered by the guest permission: KVM_GET_SUPPORTED_CPUID's leaf 0xD
+ * read under that permission.
  */
 enum xsw_verdict xsw_check_i4_cap(const struct xsw_checker *c, uint32_t uabi_size,
 				  uint64_t uabi_xfeatures, uint64_t kvm_xcr0,
