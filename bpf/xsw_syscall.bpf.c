@@ -371,23 +371,18 @@ static __always_inline bool proc_has_run_fd(struct xsw_proc *proc, long fd)
  * Reserve a zeroed event with its common fields. A full ring buffer is
  * counted, never silent: the loader turns the count into a `lost` event.
  */
-static __always_inline void count_drop(void)
-{
-	__u32 zero = 0;
-	__u64 *d = bpf_map_lookup_elem(&drops, &zero);
-
-	if (d)
-		*d += 1;
-}
-
 static __always_inline struct xsw_event *ev_reserve(__u32 type, __u64 vm, __s32 vcpu_id,
 						    __s32 ret, __u64 start_ns)
 {
 	struct xsw_event *ev;
+	__u32 zero = 0;
 
 	ev = xsw_event_reserve(&events, XSW_SRC_SYSCALL, type, vm, vcpu_id, ret);
 	if (!ev) {
-		count_drop();
+		__u64 *d = bpf_map_lookup_elem(&drops, &zero);
+
+		if (d)
+			*d += 1;
 		return NULL;
 	}
 	/* The header's clock read ends the call: one bpf_ktime_get_ns() less. */
