@@ -70,6 +70,25 @@ const volatile bool xsw_direct_loads = false;
 	 (type *)bpf_rdonly_cast((const void *)(p), bpf_core_type_id_kernel(type)) : \
 	 (type *)(p))
 
+/*
+ * Walking a pointer the verifier trusts (bpf_get_current_task_btf(), a
+ * tp_btf argument) makes it look the field up in allow-lists kept as BTF
+ * types, "<type>__safe_trusted", "__safe_rcu" and their "_or_null"
+ * forms (btf_nested_type_is_trusted(), since 57539b1c0ac2 "bpf: Enable
+ * annotating trusted nested pointers", v6.3): up to four searches of the
+ * kernel's BTF by name, a linear scan each, at every load the verifier
+ * visits. They were a quarter of this collector's start-up on the CI
+ * host. Nothing here needs the trust (helpers that take a task are given
+ * bpf_get_current_task_btf() itself), so fields are loaded through the
+ * pointer cast read-only, which the verifier does not look up.
+ */
+#define xsw_untrusted(type, p) xsw_kptr(type, p)
+
+static __always_inline struct task_struct *xsw_current(void)
+{
+	return xsw_untrusted(struct task_struct, bpf_get_current_task_btf());
+}
+
 /* @p->@path (a path of one pointer hop: a.b.c): a load, or a probe read. */
 #define xsw_load(p, path) (xsw_direct_loads ? (p)->path : BPF_CORE_READ(p, path))
 
@@ -308,8 +327,8 @@ static __always_inline __u64 xsw_vcpu_supported_xss(struct kvm_vcpu *vcpu)
 
 /*
  * fd -> struct file of @task (NULL when out of range or not open). @task
- * comes from bpf_get_current_task_btf(), so the task -> files -> fdt walk
- * is plain loads; only the slot of the fd array needs a probe read (a
+ * comes from xsw_current(), a BTF pointer, so the task -> files -> fdt
+ * walk is plain loads; only the slot of the fd array needs a probe read (a
  * struct file ** member has no BTF type for the verifier). The file comes
  * back as a pointer to load through when xsw_direct_loads is set.
  */

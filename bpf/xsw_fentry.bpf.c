@@ -189,7 +189,7 @@ int BPF_PROG(xsw_prctl_enter, int option, unsigned long arg2)
 	if (!cs)
 		return 0;
 	cs->ts_ns = bpf_ktime_get_ns();
-	xsw_read_perm(bpf_get_current_task_btf(), guest_option(option), &cs->perm_before);
+	xsw_read_perm(xsw_current(), guest_option(option), &cs->perm_before);
 	return 0;
 }
 
@@ -211,7 +211,7 @@ int BPF_PROG(xsw_prctl_exit, int option, unsigned long arg2, long ret)
 		/* REQ: the feature number; GET: a user pointer, not recorded. */
 		ev->perm.arg = ev->perm.request ? arg2 : 0;
 		ev->perm.before = cs->perm_before;
-		xsw_read_perm(bpf_get_current_task_btf(), ev->perm.guest, &ev->perm.after);
+		xsw_read_perm(xsw_current(), ev->perm.guest, &ev->perm.after);
 		bpf_ringbuf_submit(ev, 0);
 	}
 	call_end();
@@ -282,7 +282,7 @@ int BPF_PROG(xsw_get_cpuid_exit, struct kvm_cpuid2 *cpuid, struct kvm_cpuid_entr
 	ev->supported.system = 1;
 	if (!ret)
 		read_cpuid_table(entries, ev->supported.nent, true, &ev->supported.cpuid);
-	xsw_read_perm(bpf_get_current_task_btf(), true, &ev->supported.guest_perm);
+	xsw_read_perm(xsw_current(), true, &ev->supported.guest_perm);
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
 }
@@ -340,7 +340,7 @@ int BPF_PROG(xsw_alloc_guest_enter, struct fpu_guest *gfpu)
 	struct xsw_call *cs = call_find();
 
 	if (cs)
-		xsw_read_perm(bpf_get_current_task_btf(), true, &cs->perm_before);
+		xsw_read_perm(xsw_current(), true, &cs->perm_before);
 	return 0;
 }
 
@@ -360,7 +360,7 @@ int BPF_PROG(xsw_alloc_guest_exit, struct fpu_guest *gfpu, bool ret)
 	if (!ev)
 		return 0;
 	xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
-	xsw_read_perm(bpf_get_current_task_btf(), true, &ev->vcpu.guest_perm);
+	xsw_read_perm(xsw_current(), true, &ev->vcpu.guest_perm);
 	ev->vcpu.locked_now = !cs->perm_before.locked && ev->vcpu.guest_perm.locked;
 	bpf_ringbuf_submit(ev, 0);
 	return 0;
@@ -381,7 +381,7 @@ int BPF_PROG(xsw_vcpu_create_exit, struct kvm_vcpu *vcpu, int ret)
 		/* On failure the fpstate is already freed: leave it invalid. */
 		if (!ret)
 			xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
-		xsw_read_perm(bpf_get_current_task_btf(), true, &ev->vcpu.guest_perm);
+		xsw_read_perm(xsw_current(), true, &ev->vcpu.guest_perm);
 		bpf_ringbuf_submit(ev, 0);
 	}
 	call_end();
@@ -400,7 +400,7 @@ int BPF_PROG(xsw_vcpu_destroy, struct kvm_vcpu *vcpu)
 			 BPF_CORE_READ(vcpu, vcpu_id), 0);
 	if (ev) {
 		xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
-		xsw_read_perm(bpf_get_current_task_btf(), true, &ev->vcpu.guest_perm);
+		xsw_read_perm(xsw_current(), true, &ev->vcpu.guest_perm);
 		bpf_ringbuf_submit(ev, 0);
 	}
 	bpf_map_delete_elem(&vcpus, &key);
@@ -464,7 +464,7 @@ int BPF_PROG(xsw_set_cpuid_exit, struct kvm_vcpu *vcpu, struct kvm_cpuid2 *cpuid
 	ev->set_cpuid.guest_supported_xcr0 = BPF_CORE_READ(vcpu, arch.guest_supported_xcr0);
 	if (bpf_core_field_exists(arch_xss->guest_supported_xss))
 		ev->set_cpuid.guest_supported_xss = BPF_CORE_READ(arch_xss, guest_supported_xss);
-	xsw_read_perm(bpf_get_current_task_btf(), true, &ev->set_cpuid.guest_perm);
+	xsw_read_perm(xsw_current(), true, &ev->set_cpuid.guest_perm);
 	xsw_read_fpstate(BPF_CORE_READ(vcpu, arch.guest_fpu.fpstate), &ev->set_cpuid.fps);
 	vs = vcpu_state_of(vcpu);
 	if (vs) {

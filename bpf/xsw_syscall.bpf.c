@@ -500,7 +500,7 @@ static __always_inline void emit_vcpu_destroy(struct kvm_vcpu *vcpu, __u64 vm, _
 		return;
 	/* The vCPU is still allocated: its VM goes away after this close/exit. */
 	xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
-	xsw_read_perm(bpf_get_current_task_btf(), true, &ev->vcpu.guest_perm);
+	xsw_read_perm(xsw_current(), true, &ev->vcpu.guest_perm);
 	bpf_ringbuf_submit(ev, submit_flags());
 }
 
@@ -848,8 +848,9 @@ static __always_inline int run_observe(struct kvm_vcpu *vcpu, __u64 xcr0, __u64 
  * nothing changed.
  */
 SEC("tp_btf/kvm_entry")
-int BPF_PROG(xsw_kvm_entry, struct kvm_vcpu *vcpu)
+int BPF_PROG(xsw_kvm_entry, struct kvm_vcpu *vcpu_arg)
 {
+	struct kvm_vcpu *vcpu = xsw_untrusted(struct kvm_vcpu, vcpu_arg);
 	struct fpstate *fps = vcpu->arch.guest_fpu.fpstate;
 
 	if (!kvm_entry_fires)
@@ -883,7 +884,7 @@ static __always_inline int on_run_enter(long fd)
 	key = (__u64)tgid << 32 | (__u32)fd;
 	rf = bpf_map_lookup_elem(&run_fds, &key);
 	if (!rf) {
-		struct file *file = xsw_fd_file(bpf_get_current_task_btf(), fd);
+		struct file *file = xsw_fd_file(xsw_current(), fd);
 		struct xsw_run_fd nrf = {};
 
 		if (xsw_kvm_file_kind(file) != XSW_FILE_VCPU)
@@ -945,7 +946,7 @@ static __always_inline void set_cpuid_enter(long fd, struct xsw_inflight *in)
 	struct fpstate *fps;
 	struct file *file;
 
-	file = xsw_fd_file(bpf_get_current_task_btf(), fd);
+	file = xsw_fd_file(xsw_current(), fd);
 	if (xsw_kvm_file_kind(file) != XSW_FILE_VCPU)
 		return;
 	vcpu = file_vcpu(file);
@@ -970,7 +971,7 @@ static __always_inline void set_cpuid_enter(long fd, struct xsw_inflight *in)
  */
 __noinline int set_cpuid_realloc(long fd, __u64 old, __u32 old_size, __u64 old_xfeatures)
 {
-	struct kvm_vcpu *vcpu = file_vcpu(xsw_fd_file(bpf_get_current_task_btf(), fd));
+	struct kvm_vcpu *vcpu = file_vcpu(xsw_fd_file(xsw_current(), fd));
 	struct xsw_event *ev;
 	struct fpstate *fps;
 
@@ -1021,7 +1022,7 @@ static __always_inline int ioctl_enter(long fd, __u32 cmd, __u64 arg)
 	in.arg = arg;
 	in.kind = XSW_INFLIGHT_IOCTL;
 	if (cmd == XSW_KVM_CREATE_VCPU)	/* to tell whether this call locks it */
-		xsw_read_perm(bpf_get_current_task_btf(), true,
+		xsw_read_perm(xsw_current(), true,
 			      &in.perm_before);
 	else if (cmd == XSW_KVM_SET_CPUID2)	/* to tell whether this call reallocates it */
 		set_cpuid_enter(fd, &in);
@@ -1224,7 +1225,7 @@ static __always_inline int ioctl_exit(long ret)
 		return 0;
 	if (in.kind != XSW_INFLIGHT_IOCTL)
 		return 0;
-	task = bpf_get_current_task_btf();
+	task = xsw_current();
 	if (in.cmd == XSW_KVM_CREATE_VCPU)	/* the hot one: its own fd walks */
 		return on_create_vcpu(task, &in, ret);
 	file = xsw_fd_file(task, in.fd);
@@ -1269,7 +1270,7 @@ static __always_inline int prctl_enter(__u32 option, __u64 arg)
 	in.cmd = option;
 	in.arg = arg;
 	in.kind = XSW_INFLIGHT_PRCTL;
-	xsw_read_perm(bpf_get_current_task_btf(), option_is_guest(option),
+	xsw_read_perm(xsw_current(), option_is_guest(option),
 		      &in.perm_before);
 	inflight_put(&in);
 	return 0;
@@ -1297,7 +1298,7 @@ static __always_inline int prctl_exit(long ret)
 	ev->perm.request = request;
 	ev->perm.arg = request ? in.arg : 0;	/* GET: arg2 is a user pointer */
 	ev->perm.before = in.perm_before;
-	xsw_read_perm(bpf_get_current_task_btf(), ev->perm.guest,
+	xsw_read_perm(xsw_current(), ev->perm.guest,
 		      &ev->perm.after);
 	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
@@ -1340,7 +1341,7 @@ __noinline __u64 current_fd_vm(long fd)
 	enum xsw_kvm_file kind;
 	__u64 vm;
 
-	vm = kvm_file_vm(xsw_fd_file(bpf_get_current_task_btf(), fd), &kind);
+	vm = kvm_file_vm(xsw_fd_file(xsw_current(), fd), &kind);
 	return vm ? vm | (kind == XSW_FILE_VCPU) : 0;
 }
 
@@ -1411,7 +1412,7 @@ static __always_inline int close_range_enter(__u32 first, __u32 last, __u32 flag
 	if ((flags & XSW_CLOSE_RANGE_CLOEXEC) || first > last ||
 	    !bpf_map_lookup_elem(&kvm_procs, &cs.tgid))
 		return 0;
-	files = bpf_get_current_task_btf()->files;
+	files = xsw_current()->files;
 	fdt = files ? files->fdt : NULL;
 	max_fds = fdt ? fdt->max_fds : 0;
 	if (first >= max_fds)
@@ -1437,7 +1438,7 @@ static __always_inline int dup2_enter(long oldfd, long newfd)
 
 	if (oldfd == newfd || !bpf_map_lookup_elem(&kvm_procs, &tgid))
 		return 0;
-	if (!xsw_fd_file(bpf_get_current_task_btf(), oldfd))
+	if (!xsw_fd_file(xsw_current(), oldfd))
 		return 0;
 	vm = current_fd_vm(oldfd) & ~1ull;
 	vs = vm ? bpf_map_lookup_elem(&vms, &vm) : NULL;
@@ -1535,7 +1536,7 @@ int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
  */
 static __always_inline bool compat_syscall(void)
 {
-	return xsw_load(bpf_get_current_task_btf(), thread_info.status) & XSW_TS_COMPAT;
+	return xsw_load(xsw_current(), thread_info.status) & XSW_TS_COMPAT;
 }
 
 SEC("tp_btf/sys_enter")
@@ -1642,7 +1643,7 @@ static __always_inline void recount_vm_fds(struct proc_exit *pe, __u32 flags)
 	bpf_loop(XSW_PROC_VMS, recount_zero_cb, pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
 		bpf_for_each_map_elem(&vms, recount_zero_map_cb, pe, 0);
-	files = bpf_get_current_task_btf()->files;
+	files = xsw_current()->files;
 	fdt = files ? files->fdt : NULL;
 	if (fdt)
 		nfds = fdt->max_fds;
@@ -1731,7 +1732,7 @@ int xsw_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	struct task_struct *task = bpf_get_current_task_btf();
+	struct task_struct *task = xsw_current();
 	struct files_struct *files = task->files, *leader_files;
 	struct signal_struct *sig = task->signal;
 	bool group_dead, last_user;
@@ -1847,13 +1848,16 @@ int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linu
 }
 
 SEC("tp_btf/sched_process_fork")
-int BPF_PROG(xsw_process_fork, struct task_struct *parent, struct task_struct *child)
+int BPF_PROG(xsw_process_fork, struct task_struct *parent_arg, struct task_struct *child_arg)
 {
+	struct task_struct *parent, *child;
 	__u32 ptgid, ctgid;
 	__u8 one = 1;
 
 	if (!targ_tgid || !follow_children)
 		return 0;
+	parent = xsw_untrusted(struct task_struct, parent_arg);
+	child = xsw_untrusted(struct task_struct, child_arg);
 	ctgid = child->tgid;
 	if (child->pid != ctgid)	/* a new thread, not a new process */
 		return 0;

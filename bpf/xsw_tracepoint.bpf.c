@@ -130,7 +130,7 @@ int xsw_tp_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
 
 	if (!wanted())
 		return 0;
-	task = bpf_get_current_task_btf();
+	task = xsw_current();
 	file = xsw_fd_file(task, ctx->args[0]);
 	if (xsw_kvm_file_kind(file) != XSW_FILE_VCPU)
 		return 0;
@@ -273,7 +273,7 @@ int xsw_tp_set_cpuid(struct xsw_kvm_set_cpuid_record *rec)
 	ev->set_cpuid.guest_supported_xcr0 = rec->guest_supported_xcr0;
 	ev->set_cpuid.required_std = rec->required_size;
 	ev->set_cpuid.required_compacted = rec->required_compacted_size;
-	xsw_read_perm(bpf_get_current_task_btf(), true, &ev->set_cpuid.guest_perm);
+	xsw_read_perm(xsw_current(), true, &ev->set_cpuid.guest_perm);
 	if (vcpu) {
 		struct kvm_vcpu_arch___with_xss *arch_xss = (void *)&vcpu->arch;
 
