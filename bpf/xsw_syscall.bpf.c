@@ -11,6 +11,8 @@
  *   first VM entry, XCR0/fpstate change   tp_btf/kvm_entry, per-vCPU guard
  *                                   (or ioctl(KVM_RUN) where kvm_entry is silent)
  *   VM teardown                     close() of the process's last fd of a VM
+ *                                   (close_range(), dup2(), dup3() close fds;
+ *                                   dup(), fcntl(F_DUPFD) add them)
  *   process exit                    sched:sched_process_exit (group dead)
  *   pid filter with children        tp_btf/sched_process_fork
  *
@@ -1448,6 +1450,28 @@ static __always_inline int dup2_enter(long oldfd, long newfd)
 	return 0;
 }
 
+/*
+ * dup() and fcntl(F_DUPFD, F_DUPFD_CLOEXEC) give a KVM file one fd more:
+ * counted at the syscall's exit, from the new fd (@newfd, the return
+ * value), which names the same file. Uncounted, closing the original fd
+ * took the VM's count to 0 and reported the VM destroyed while the
+ * duplicate held it, and the duplicate's own close() later found no VM.
+ */
+static __always_inline int dup_exit(long newfd)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct xsw_vm_state *vs;
+	__u64 vm;
+
+	if (newfd < 0 || !bpf_map_lookup_elem(&kvm_procs, &tgid))
+		return 0;
+	vm = current_fd_vm(newfd) & ~1ull;
+	vs = vm ? bpf_map_lookup_elem(&vms, &vm) : NULL;
+	if (vs && vs->tgid == tgid)
+		__sync_fetch_and_add(&vs->fds, 1);
+	return 0;
+}
+
 /* --- syscall hooks -------------------------------------------------------- */
 
 /*
@@ -1476,6 +1500,11 @@ static __always_inline int dup2_enter(long oldfd, long newfd)
 #define XSW_NR_DUP2		33
 #define XSW_NR_DUP3		292
 #define XSW_NR_CLOSE_RANGE	436
+#define XSW_NR_DUP		32
+#define XSW_NR_FCNTL		72
+/* include/uapi/linux/fcntl.h, include/uapi/asm-generic/fcntl.h */
+#define XSW_F_DUPFD		0
+#define XSW_F_DUPFD_CLOEXEC	1030
 
 SEC("tracepoint/syscalls/sys_enter_ioctl")
 int xsw_ioctl_enter(struct trace_event_raw_sys_enter *ctx)
@@ -1530,6 +1559,29 @@ int xsw_close_enter(struct trace_event_raw_sys_enter *ctx)
 }
 
 /*
+ * The exits that add an fd: dup() and, attached to its event by the
+ * loader, fcntl(). One program for both, as for the closes above; fcntl's
+ * command comes from the saved registers (its exit event has only the
+ * return value).
+ */
+SEC("tracepoint/syscalls/sys_exit_dup")
+int xsw_dup_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	struct pt_regs *regs;
+
+	if (ctx->ret < 0)
+		return 0;
+	if (ctx->id == XSW_NR_FCNTL) {
+		regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		if ((__u32)regs->si != XSW_F_DUPFD && (__u32)regs->si != XSW_F_DUPFD_CLOEXEC)
+			return 0;
+	} else if (ctx->id != XSW_NR_DUP) {
+		return 0;
+	}
+	return dup_exit(ctx->ret);
+}
+
+/*
  * The syscall trace events skip 32-bit syscalls on x86 (their numbers are
  * ia32's; ARCH_TRACE_IGNORE_COMPAT_SYSCALLS): so do the raw hooks. x32
  * numbers carry __X32_SYSCALL_BIT and match none of the cases.
@@ -1571,12 +1623,20 @@ int BPF_PROG(xsw_raw_sys_enter, struct pt_regs *regs, long id)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(xsw_raw_sys_exit, struct pt_regs *regs, long ret)
 {
-	/* Exits consume what an enter left: none for other syscalls. */
+	/* ioctl and arch_prctl consume what their enter left; dup adds an fd. */
 	switch (regs->orig_ax) {
 	case XSW_NR_IOCTL:
 		return ioctl_exit(ret);
 	case XSW_NR_ARCH_PRCTL:
 		return prctl_exit(ret);
+	case XSW_NR_FCNTL:
+		if ((__u32)regs->si != XSW_F_DUPFD && (__u32)regs->si != XSW_F_DUPFD_CLOEXEC)
+			return 0;
+		/* fall through */
+	case XSW_NR_DUP:
+		if (ret < 0 || compat_syscall())
+			return 0;
+		return dup_exit(ret);
 	}
 	return 0;
 }

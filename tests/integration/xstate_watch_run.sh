@@ -210,19 +210,25 @@ else
 	t_fail "xfd-cpuid: events recorded" "no $j (the scenario list has no xfd-cpuid?)"
 fi
 
-# close-paths: fds that close without close(). VM 1 goes with close_range()
-# (before the first step mark, a supported_cpuid); dup2() and dup3() take
-# VM 2's vCPU fd and then a VM 2 duplicate, leaving VM 2 held (nothing
-# between the marks); close() of its own fd takes it (after the second).
+# close-paths: fds that close without close(), and copies made without
+# dup2(). VM 1 goes with close_range() (before the first step mark, a
+# supported_cpuid); dup2() and dup3() take VM 2's vCPU fd and then a VM 2
+# duplicate, leaving VM 2 held (nothing between the first two marks); its
+# own fd closes while dup() and fcntl(F_DUPFD_CLOEXEC) copies hold it
+# (nothing between the second and third: the build before dup_exit()
+# reported VM 2 gone there); the last copy's close() takes it.
 # Both hook sets: the raw hooks switch on the syscall number themselves.
 for hooks in events raw; do
 	"$W" run -q --probes=syscall --syscall-hooks=$hooks --json "$tmp/close-$hooks.jsonl" -- \
 		"$VL" close-paths >/dev/null 2>"$tmp/close-$hooks.err"
 	t_eq "close-paths, $hooks hooks: exit status 0" "$?" 0
-	t_eq "close-paths, $hooks hooks: VM 1 at close_range(), VM 2 at close(), none at exit" \
+	t_eq "close-paths, $hooks hooks: VM 1 at close_range(), VM 2 at its last copy's close(), none at exit" \
 		"$(jq -r 'select(.event | test("destroy$|supported_cpuid|process_exit")) | .event' \
 			"$tmp/close-$hooks.jsonl" | xargs)" \
-		"supported_cpuid vcpu_destroy vm_destroy supported_cpuid supported_cpuid vcpu_destroy vm_destroy process_exit"
+		"supported_cpuid vcpu_destroy vm_destroy supported_cpuid supported_cpuid supported_cpuid vcpu_destroy vm_destroy process_exit"
+	t_eq "close-paths, $hooks hooks: both vCPU destroys read the live vCPU" \
+		"$(jq -r 'select(.event == "vcpu_destroy") | (.fpstate.size // 0) > 0' "$tmp/close-$hooks.jsonl" | xargs)" \
+		"true true"
 done
 
 # A VM closed through io_uring, which no hook sees. When KVM gives the next

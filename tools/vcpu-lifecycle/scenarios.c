@@ -1196,11 +1196,13 @@ static int scenario_exec(struct vl_ctx *ctx)
 /* --- close-paths ---------------------------------------------------------- */
 
 /*
- * fds that close without close(): VM 1 and its vCPU go with close_range();
- * VM 2 loses its vCPU fd to dup2(VM fd, vCPU fd), that duplicate to dup3(),
- * and goes with close() of its own fd. CLOSE_RANGE_CLOEXEC on VM 2 first
- * closes nothing. KVM_GET_SUPPORTED_CPUID calls mark the steps for a tracer:
- * VM 1 is gone before the first, VM 2 still there after the second.
+ * fds that close without close(), and fds made without dup2(): VM 1 and
+ * its vCPU go with close_range(); VM 2 loses its vCPU fd to dup2(VM fd,
+ * vCPU fd), that duplicate to dup3(), and outlives close() of its own fd
+ * through dup() and fcntl(F_DUPFD_CLOEXEC) copies: it goes with the last
+ * copy's close(). CLOSE_RANGE_CLOEXEC on VM 2 first closes nothing.
+ * KVM_GET_SUPPORTED_CPUID calls mark the steps for a tracer: VM 1 is gone
+ * before the first, VM 2 still there after the third.
  */
 static int close_range_fds(int first, int last, unsigned int flags, const char *what)
 {
@@ -1215,8 +1217,8 @@ static int scenario_close_paths(struct vl_ctx *ctx)
 {
 	struct vl_vcpu vcpu[2], *vcpu1 = &vcpu[0], *vcpu2 = &vcpu[1];
 	struct vl_vm vm[2], *vm1 = &vm[0], *vm2 = &vm[1];
+	int null_fd, dup_fd, dupfd_fd, ret;
 	struct kvm_cpuid2 *mark;
-	int null_fd, ret;
 
 	if (two_running_vms(ctx, vm, vcpu))
 		return VL_EXIT_FAIL;
@@ -1251,6 +1253,23 @@ static int scenario_close_paths(struct vl_ctx *ctx)
 	vcpu2->fd = -1;
 	if (null_fd >= 0)
 		close(null_fd);
+
+	/* Copies of VM 2's fd that no dup2() made: the VM outlives its own fd. */
+	dup_fd = dup(vm2->fd);
+	dupfd_fd = fcntl(vm2->fd, F_DUPFD_CLOEXEC, 64);
+	vl_log("dup(VM fd %d) -> %d, fcntl(F_DUPFD_CLOEXEC, 64) -> %d", vm2->fd, dup_fd,
+	       dupfd_fd);
+	vl_expect(dup_fd >= 0 && dupfd_fd >= 64, "dup() and fcntl(F_DUPFD_CLOEXEC) copy VM 2's fd");
+	close(vm2->fd);		/* the copies hold it */
+	if (dup_fd >= 0)
+		close(dup_fd);
+	vl_log("close VM fd %d, then its dup() copy %d", vm2->fd, dup_fd);
+	vl_expect(dupfd_fd >= 0 && KVM_CHECK_EXTENSION_NAMED(dupfd_fd, KVM_CAP_USER_MEMORY) > 0,
+		  "VM 2 answers through its F_DUPFD copy after its own fd and the dup() copy closed");
+	mark = get_supported(ctx);	/* step mark 3 */
+	free(mark);
+
+	vm2->fd = dupfd_fd;
 	vl_vm_destroy(vm2);	/* close(): its last fd */
 	return VL_EXIT_PASS;
 }
@@ -1269,7 +1288,7 @@ const struct vl_scenario vl_scenarios[] = {
 	{ "exit-loop", "", "--exits K port I/O exits; ns per KVM_RUN round trip", scenario_exit_loop },
 	{ "xsetbv", "", "guest sets CR4.OSXSAVE, XCR0 (XSETBV); #GP past CPUID", scenario_xsetbv },
 	{ "exec", "", "2 VMs run, one kept across exec, a new VM after it", scenario_exec },
-	{ "close-paths", "", "VMs closed by close_range(), dup2(), dup3()", scenario_close_paths },
+	{ "close-paths", "", "VM fds closed by close_range(), dup2(), dup3(); dup()", scenario_close_paths },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -20,7 +20,8 @@
 struct xsw_probe {
 	struct xsw_syscall *skel;
 	struct ring_buffer *rb;
-	struct bpf_link *fd_links[3];	/* xsw_close_enter on close_range, dup2, dup3 */
+	struct bpf_link *fd_links[4];	/* xsw_close_enter on close_range, dup2, dup3;
+					 * xsw_dup_exit on fcntl */
 	xsw_event_fn fn;
 	void *arg;
 	int ncpus;
@@ -38,6 +39,7 @@ static int syscall_available(struct xsw_err *err)
 		"sys_enter_arch_prctl", "sys_exit_arch_prctl",
 		"sys_enter_close", "sys_enter_close_range",
 		"sys_enter_dup2", "sys_enter_dup3",
+		"sys_exit_dup", "sys_exit_fcntl",
 	};
 	size_t i;
 	int ret;
@@ -150,6 +152,7 @@ static int syscall_load(struct xsw_probe *p, const struct xsw_probe_opts *opts, 
 	bpf_program__set_autoload(p->skel->progs.xsw_prctl_enter, !raw);
 	bpf_program__set_autoload(p->skel->progs.xsw_prctl_exit, !raw);
 	bpf_program__set_autoload(p->skel->progs.xsw_close_enter, !raw);
+	bpf_program__set_autoload(p->skel->progs.xsw_dup_exit, !raw);
 	bpf_program__set_autoload(p->skel->progs.xsw_raw_sys_enter, raw);
 	bpf_program__set_autoload(p->skel->progs.xsw_raw_sys_exit, raw);
 	if (opts) {
@@ -205,25 +208,34 @@ static void set_refused_detail(struct xsw_probe *p, const char *why)
 
 /*
  * xsw_close_enter, which skeleton attach put on sys_enter_close, on the
- * other syscalls that close fds (it switches on the syscall number).
+ * other syscalls that close fds, and xsw_dup_exit (on sys_exit_dup) on
+ * fcntl's exit, where F_DUPFD adds one: each switches on the syscall number.
  */
 static int attach_fd_closers(struct xsw_probe *p, const struct xsw_probe_opts *opts,
 			     struct xsw_err *err)
 {
-	static const char *const events[] = {
-		"sys_enter_close_range", "sys_enter_dup2", "sys_enter_dup3",
+	const struct {
+		struct bpf_program *prog;
+		const char *event;
+	} more[] = {
+		{ p->skel->progs.xsw_close_enter, "sys_enter_close_range" },
+		{ p->skel->progs.xsw_close_enter, "sys_enter_dup2" },
+		{ p->skel->progs.xsw_close_enter, "sys_enter_dup3" },
+		{ p->skel->progs.xsw_dup_exit, "sys_exit_fcntl" },
 	};
 	size_t i;
 
-	if (opts && opts->hooks == XSW_HOOKS_RAW)	/* xsw_raw_sys_enter has them */
+	_Static_assert(sizeof(more) / sizeof(more[0]) == sizeof(p->fd_links) / sizeof(p->fd_links[0]),
+		       "one link per extra event");
+	if (opts && opts->hooks == XSW_HOOKS_RAW)	/* the raw hooks have them */
 		return 0;
-	for (i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
-		p->fd_links[i] = bpf_program__attach_tracepoint(p->skel->progs.xsw_close_enter,
-								"syscalls", events[i]);
+	for (i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+		p->fd_links[i] = bpf_program__attach_tracepoint(more[i].prog, "syscalls",
+								more[i].event);
 		if (!p->fd_links[i])
 			return xsw_err_set(err, errno ? errno : EINVAL,
 					   "syscall tier: attaching to syscalls:%s failed (%s)",
-					   events[i], strerror(errno));
+					   more[i].event, strerror(errno));
 	}
 	return 0;
 }
