@@ -348,6 +348,27 @@ static __always_inline struct file *xsw_fd_file(struct task_struct *task, long f
 }
 
 /*
+ * fd -> struct file in the fd table at @files_addr, which need not be the
+ * current task's (process exit reads the thread-group leader's from a
+ * task that has none). Each hop is a load through a read-only cast, or a
+ * probe read where the kfunc is missing.
+ */
+static __always_inline struct file *xsw_table_fd_file(__u64 files_addr, long fd)
+{
+	struct files_struct *files = xsw_kptr(struct files_struct, files_addr);
+	struct file *file = NULL;
+	struct fdtable *fdt;
+
+	if (!files_addr || fd < 0)
+		return NULL;
+	fdt = xsw_kptr(struct fdtable, xsw_load(files, fdt));
+	if (!fdt || (unsigned long)fd >= xsw_load(fdt, max_fds))
+		return NULL;
+	bpf_probe_read_kernel(&file, sizeof(file), (struct file **)xsw_load(fdt, fd) + fd);
+	return file ? xsw_kptr(struct file, file) : NULL;
+}
+
+/*
  * Each kind's struct file_operations, learned from the first file of that
  * kind the name check below recognised: after that a check is one f_op
  * load, where the name took three reads. A file whose f_op matches none

@@ -659,8 +659,7 @@ static long run_fds_exit_cb(struct bpf_map *map, __u64 *key, struct xsw_run_fd *
 struct proc_exit {
 	__u32 tgid;
 	__u32 word;
-	__u32 table;		/* process exit: the VMs' fd table is there to count */
-	__u32 pad;
+	__u64 files;		/* the fd table to count the VMs' fds in, or 0 */
 	__u64 vm[XSW_PROC_VMS];
 	__u64 run_fd_bits[XSW_PROC_FDS / 64];
 };
@@ -1347,6 +1346,16 @@ __noinline __u64 current_fd_vm(long fd)
 	return vm ? vm | (kind == XSW_FILE_VCPU) : 0;
 }
 
+/* The same for @fd of the fd table at @files (the recount at exit and exec). */
+__noinline __u64 table_fd_vm(__u64 files, long fd)
+{
+	enum xsw_kvm_file kind;
+	__u64 vm;
+
+	vm = kvm_file_vm(xsw_table_fd_file(files, fd), &kind);
+	return vm ? vm | (kind == XSW_FILE_VCPU) : 0;
+}
+
 /* @fd of @tgid is about to close: the VM goes with its process's last fd. */
 static __always_inline void close_fd(__u32 tgid, long fd)
 {
@@ -1675,7 +1684,7 @@ static long recount_zero_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_s
 
 static long recount_fd_cb(__u32 fd, struct proc_exit *pe)
 {
-	__u64 vm = current_fd_vm(fd) & ~1ull;
+	__u64 vm = table_fd_vm(pe->files, fd) & ~1ull;
 	struct xsw_vm_state *vs;
 
 	if (!vm)
@@ -1703,10 +1712,10 @@ static __always_inline void recount_vm_fds(struct proc_exit *pe, __u32 flags)
 	bpf_loop(XSW_PROC_VMS, recount_zero_cb, pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
 		bpf_for_each_map_elem(&vms, recount_zero_map_cb, pe, 0);
-	files = xsw_current()->files;
-	fdt = files ? files->fdt : NULL;
+	files = xsw_kptr(struct files_struct, pe->files);
+	fdt = pe->files ? xsw_kptr(struct fdtable, xsw_load(files, fdt)) : NULL;
 	if (fdt)
-		nfds = fdt->max_fds;
+		nfds = xsw_load(fdt, max_fds);
 	bpf_loop(nfds < XSW_FD_SCAN_MAX ? nfds : XSW_FD_SCAN_MAX, recount_fd_cb, pe, 0);
 }
 
@@ -1751,10 +1760,12 @@ static __always_inline void proc_drop_run_fds(struct proc_exit *pe, __u32 flags)
  * read. A VM it does not hold lost its fds where no hook sees it (io_uring's
  * close, a run of the close program the kernel skipped, an fd passed away)
  * and may be freed: it is forgotten as at an address KVM reuses
- * (vm_forget(): its vCPUs' destroys carry no fpstate). So are all of them
- * when the claim falls to a task without the table: a worker that exits
- * last while the table's last users exited at once, each seeing the
- * other's reference.
+ * (vm_forget(): its vCPUs' destroys carry no fpstate). A task without a
+ * table that claims (the worker, when it and the table's last user find
+ * the group dead at once) counts in the leader's table while a thread
+ * still holds it. Once none does, all the VMs are forgotten unread: a
+ * worker that exits last while the table's last users exited at once,
+ * each seeing the other's reference.
  */
 static __always_inline void exit_vm_settle(__u64 vm, struct proc_exit *pe)
 {
@@ -1762,7 +1773,7 @@ static __always_inline void exit_vm_settle(__u64 vm, struct proc_exit *pe)
 
 	if (!vs || vs->tgid != pe->tgid)
 		return;
-	if (pe->table && vs->fds > 0)
+	if (pe->files && vs->fds > 0)
 		vm_teardown(vm);
 	else
 		vm_forget(vm);
@@ -1816,9 +1827,21 @@ int xsw_process_exit(void *ctx)
 	flags = proc_lists(proc, tgid, &pe);
 	if (bpf_map_delete_elem(&kvm_procs, &tgid))
 		return 0;	/* another exiting task of the process claimed it */
-	/* Our own reference keeps the table, if it is the leader's. */
-	pe.table = files && (!leader_files || leader_files == files);
-	if (pe.table)
+	/*
+	 * The table: ours, if it is the leader's (our own reference keeps it).
+	 * A task without one (KVM's worker) reads the leader's while that is
+	 * still set: a thread that holds it has yet to pass exit_files(), and
+	 * the VMs' last fput() runs after that, as its task work. Each exiting
+	 * task decrements signal->live before its tracepoint, so the worker
+	 * and the table's last user may both find the group dead, and the
+	 * worker may be the one to claim. Read as numbers: table_fd_vm() is a
+	 * global function, it takes scalars.
+	 */
+	if (files && (!leader_files || leader_files == files))
+		bpf_probe_read_kernel(&pe.files, sizeof(pe.files), &task->files);
+	else if (!files)
+		bpf_probe_read_kernel(&pe.files, sizeof(pe.files), &task->group_leader->files);
+	if (pe.files)
 		recount_vm_fds(&pe, flags);
 	bpf_loop(XSW_PROC_VMS, exit_settle_cb, &pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
@@ -1894,6 +1917,7 @@ int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linu
 	if (!proc)
 		return 0;
 	flags = proc_lists(proc, tgid, &pe);
+	bpf_probe_read_kernel(&pe.files, sizeof(pe.files), &xsw_current()->files);
 	recount_vm_fds(&pe, flags);
 	bpf_loop(XSW_PROC_VMS, exec_settle_cb, &pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
