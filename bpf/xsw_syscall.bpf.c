@@ -1875,18 +1875,77 @@ int xsw_process_exit(void *ctx)
  * and process exit, where this tier reads them too). After the recount,
  * the VMs left with no fd are torn down, as their last close() would; fds
  * the VMM kept on purpose (FD_CLOEXEC cleared) keep theirs: KVM refuses
- * their ioctls from the new mm, but they hold the VM. A VM whose fds went
- * unseen before the exec is torn down here too, read although it may be
- * freed: exec cannot tell it from one whose fds the exec closed. run_fds
- * is a cache of fd -> vCPU: dropped for the process, the next KVM_RUN
- * walks its fd again.
+ * their ioctls from the new mm, but they hold the VM. run_fds is a cache
+ * of fd -> vCPU: dropped for the process, the next KVM_RUN walks its fd
+ * again.
+ *
+ * A VM left with no fd is read only when one of its files waits in this
+ * task's task_works for that last fput(), i.e. when the exec closed it.
+ * Otherwise its fds went earlier, unseen (io_uring's IORING_OP_CLOSE):
+ * it may be freed, and is reported gone unread (vm_forget()). Reading it
+ * anyway found a freed vCPU's stale uabi_size and xfeatures.
  */
+#define XSW_TASK_WORKS_MAX 4096
+
+struct pending_fput {
+	__u64 vm;
+	__u64 next;		/* struct callback_head *, 0 at the end */
+	__u32 found;
+};
+
+/*
+ * fput() queues a file's release on the task through file->f_task_work. Any
+ * other task work sits in the same list, so a node is taken for a file only
+ * if the struct around it has the f_op of a KVM VM or vCPU (learned from
+ * files this tier classified): other nodes read as whatever precedes their
+ * callback_head, which has no such f_op, and the loads are fault-safe.
+ */
+static long pending_fput_cb(__u32 i, struct pending_fput *pf)
+{
+	struct callback_head *node;
+	struct file *file;
+	__u64 fop, priv, vm = 0;
+
+	if (!pf->next)
+		return 1;
+	node = xsw_kptr(struct callback_head, pf->next);
+	file = xsw_kptr(struct file, pf->next - bpf_core_field_offset(struct file, f_task_work));
+	fop = (__u64)xsw_load(file, f_op);
+	if (fop && (fop == xsw_kvm_fops[XSW_FILE_VM] || fop == xsw_kvm_fops[XSW_FILE_VCPU])) {
+		priv = (__u64)file_private(file);
+		if (fop == xsw_kvm_fops[XSW_FILE_VM])
+			vm = priv;
+		else if (priv)
+			vm = (__u64)xsw_load(xsw_kptr(struct kvm_vcpu, priv), kvm);
+		if (vm && vm == pf->vm) {
+			pf->found = 1;
+			return 1;
+		}
+	}
+	pf->next = (__u64)xsw_load(node, next);
+	return 0;
+}
+
+static __always_inline bool exec_releases_vm(__u64 vm)
+{
+	struct task_struct *task = xsw_current();
+	struct pending_fput pf = { .vm = vm };
+
+	pf.next = (__u64)xsw_load(task, task_works);
+	bpf_loop(XSW_TASK_WORKS_MAX, pending_fput_cb, &pf, 0);
+	return pf.found;
+}
+
 static __always_inline void exec_vm_settle(__u64 vm, __u32 tgid)
 {
 	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
 
-	if (vs && vs->tgid == tgid && vs->fds <= 0)
+	if (!vs || vs->tgid != tgid || vs->fds > 0)
+		return;
+	if (exec_releases_vm(vm))
 		vm_teardown(vm);
+	else
+		vm_forget(vm);
 }
 
 static long exec_settle_cb(__u32 i, struct proc_exit *pe)

@@ -6,17 +6,21 @@
  * and goes with close(). With "exit" as its argument, VM 2 comes first
  * instead, runs its vCPU once (which starts KVM's NX huge page worker, a
  * thread of this process, on kernels that have one) and stays open; the
- * process exits right after VM 1 went. Prints one line per step; exits 0,
- * or 1 naming the call that failed (77 when this kernel refuses
+ * process exits right after VM 1 went. With "exec", VM 2 comes first and
+ * stays open without running, and the process execs itself right after VM
+ * 1 went (the new image prints one line and exits 0): the exec closes VM
+ * 2's fds, which KVM made close-on-exec. Prints one line per step; exits
+ * 0, or 1 naming the call that failed (77 when this kernel refuses
  * io_uring_setup()).
  *
  * KVM often gives VM 2 the address VM 1 had, and then the syscall tier
- * must not hand VM 1's state to it. With "exit", the process's exit must
- * read VM 2, still open, and report VM 1 gone without reading it: it is
- * freed by then (tests/integration/xstate_watch_run.sh).
+ * must not hand VM 1's state to it. With "exit" and "exec", the exit or
+ * the exec must read VM 2, which it holds, and report VM 1 gone without
+ * reading it: it is freed by then (tests/integration/xstate_watch_run.sh).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +94,7 @@ enum vm_end {
 	BY_URING,	/* IORING_OP_CLOSE, vCPU then VM */
 	BY_CLOSE,	/* close() */
 	KEPT,		/* run once (no memory: KVM_RUN fails, once KVM set the VM up to run), kept open */
+	HELD,		/* kept open, never run */
 };
 
 static int one_vm(int kvm, int n, struct kvm_cpuid2 *sup, enum vm_end end)
@@ -125,17 +130,25 @@ static int one_vm(int kvm, int n, struct kvm_cpuid2 *sup, enum vm_end end)
 		ioctl(vcpu, KVM_RUN, 0);
 		printf("VM %d: run once, kept open\n", n);
 		break;
+	case HELD:
+		printf("VM %d: kept open\n", n);
+		break;
 	}
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	int vm2 = !(argc > 1 && !strcmp(argv[1], "exit"));
+	const char *mode = argc > 1 ? argv[1] : "";
+	bool at_exit = !strcmp(mode, "exit"), at_exec = !strcmp(mode, "exec");
 	struct kvm_cpuid2 *sup;
 	int kvm, ret;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "execed")) {
+		printf("exec: new image running\n");
+		return 0;
+	}
 	kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm < 0)
 		return fail("open /dev/kvm");
@@ -145,12 +158,25 @@ int main(int argc, char **argv)
 	sup->nent = 256;
 	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, sup))
 		return fail("KVM_GET_SUPPORTED_CPUID");
-	ret = vm2 ? 0 : one_vm(kvm, 2, sup, KEPT);
+	ret = 0;
+	if (at_exit || at_exec)
+		ret = one_vm(kvm, 2, sup, at_exit ? KEPT : HELD);
 	if (!ret)
 		ret = one_vm(kvm, 1, sup, BY_URING);
-	if (!ret && vm2)
+	if (!ret && !at_exit && !at_exec)
 		ret = one_vm(kvm, 2, sup, BY_CLOSE);
 	free(sup);
 	close(kvm);
+	if (!ret && at_exec) {
+		/* By its own path: /proc/self/exe would rename the process "exe". */
+		char self[4096];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		if (n < 0)
+			return fail("readlink /proc/self/exe");
+		self[n] = '\0';
+		execl(self, argv[0], "execed", (char *)NULL);
+		return fail("execl");
+	}
 	return ret;
 }
