@@ -1894,6 +1894,38 @@ struct pending_fput {
 };
 
 /*
+ * Where struct file keeps the callback_head fput() queues: f_task_work
+ * now, f_rcuhead before that (when the f_u union became anonymous), and
+ * f_u.fu_rcuhead before that, in the kernels this tier's bpf_loop() use
+ * admits (v5.17 on). The two renames came with reworks of struct file
+ * (the later one for SLAB_TYPESAFE_BY_RCU files); their hashes are not
+ * verified here. The flavors match the older layouts.
+ */
+struct file___xsw_rcuhead {
+	struct callback_head f_rcuhead;
+} __attribute__((preserve_access_index));
+
+struct file___xsw_f_u {
+	union {
+		struct llist_node fu_llist;
+		struct callback_head fu_rcuhead;
+	} f_u;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u64 file_task_work_offset(void)
+{
+	struct file___xsw_rcuhead *f1 = NULL;
+	struct file___xsw_f_u *f2 = NULL;
+	struct file *f0 = NULL;
+
+	if (bpf_core_field_exists(f0->f_task_work))
+		return bpf_core_field_offset(f0->f_task_work);
+	if (bpf_core_field_exists(f1->f_rcuhead))
+		return bpf_core_field_offset(f1->f_rcuhead);
+	return bpf_core_field_offset(f2->f_u.fu_rcuhead);
+}
+
+/*
  * fput() queues a file's release on the task through file->f_task_work. Any
  * other task work sits in the same list, so a node is taken for a file only
  * if the struct around it has the f_op of a KVM VM or vCPU (learned from
@@ -1909,7 +1941,7 @@ static long pending_fput_cb(__u32 i, struct pending_fput *pf)
 	if (!pf->next)
 		return 1;
 	node = xsw_kptr(struct callback_head, pf->next);
-	file = xsw_kptr(struct file, pf->next - bpf_core_field_offset(struct file, f_task_work));
+	file = xsw_kptr(struct file, pf->next - file_task_work_offset());
 	fop = (__u64)xsw_load(file, f_op);
 	if (fop && (fop == xsw_kvm_fops[XSW_FILE_VM] || fop == xsw_kvm_fops[XSW_FILE_VCPU])) {
 		priv = (__u64)file_private(file);
