@@ -321,6 +321,18 @@ for scn in exec close-paths; do
 		t_eq "$scn: VMs come and go at the same steps under the $tier and $ref_tier tiers" "$st" "$ref"
 	done
 done
+# Every vCPU of those goes while it is still there to read: at exec the
+# syscall tier reads a VM only when its files wait in the task's task_works
+# for their last fput() (the struct file member it matches them by has
+# been renamed twice: this is the kernel where that match is checked).
+for scn in exec close-paths; do
+	for tier in $run_tiers; do
+		f=$files/$tier-$scn.jsonl
+		[ -s "$f" ] || continue
+		t_eq "$scn under the $tier tier: every vcpu_destroy carries the vCPU's fpstate" \
+			"$(jq -r 'select(.event == "vcpu_destroy") | (.fpstate.size // 0) > 0' "$f" | sort -u | xargs)" "true"
+	done
+done
 
 # --- auto picks the most precise tier ----------------------------------------
 want_tier=tracepoint
