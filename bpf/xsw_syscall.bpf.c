@@ -660,6 +660,8 @@ struct proc_exit {
 	__u32 tgid;
 	__u32 word;
 	__u64 files;		/* the fd table to count the VMs' fds in, or 0 */
+	__u32 at_exec;		/* settling at exec, not at process exit */
+	__u32 pad;
 	__u64 vm[XSW_PROC_VMS];
 	__u64 run_fd_bits[XSW_PROC_FDS / 64];
 };
@@ -1767,31 +1769,46 @@ static __always_inline void proc_drop_run_fds(struct proc_exit *pe, __u32 flags)
  * worker that exits last while the table's last users exited at once,
  * each seeing the other's reference.
  */
-static __always_inline void exit_vm_settle(__u64 vm, struct proc_exit *pe)
+static __always_inline bool exec_releases_vm(__u64 vm);
+
+/*
+ * One VM of the process, after the recount: at exit, read if the table
+ * holds it; at exec (see there), kept if the table holds it, else read if
+ * the exec closed it. Otherwise forgotten unread.
+ */
+static __always_inline void vm_settle(__u64 vm, struct proc_exit *pe)
 {
 	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
+	bool read;
 
 	if (!vs || vs->tgid != pe->tgid)
 		return;
-	if (pe->files && vs->fds > 0)
+	if (pe->at_exec) {
+		if (vs->fds > 0)
+			return;
+		read = exec_releases_vm(vm);
+	} else {
+		read = pe->files && vs->fds > 0;
+	}
+	if (read)
 		vm_teardown(vm);
 	else
 		vm_forget(vm);
 }
 
-static long exit_settle_cb(__u32 i, struct proc_exit *pe)
+static long settle_cb(__u32 i, struct proc_exit *pe)
 {
 	__u64 vm = pe->vm[i & (XSW_PROC_VMS - 1)];
 
 	if (vm)
-		exit_vm_settle(vm, pe);
+		vm_settle(vm, pe);
 	return 0;
 }
 
-static long exit_settle_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
-			       struct proc_exit *pe)
+static long settle_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
+			  struct proc_exit *pe)
 {
-	exit_vm_settle(*key, pe);
+	vm_settle(*key, pe);
 	return 0;
 }
 
@@ -1843,9 +1860,9 @@ int xsw_process_exit(void *ctx)
 		bpf_probe_read_kernel(&pe.files, sizeof(pe.files), &task->group_leader->files);
 	if (pe.files)
 		recount_vm_fds(&pe, flags);
-	bpf_loop(XSW_PROC_VMS, exit_settle_cb, &pe, 0);
+	bpf_loop(XSW_PROC_VMS, settle_cb, &pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
-		bpf_for_each_map_elem(&vms, exit_settle_map_cb, &pe, 0);
+		bpf_for_each_map_elem(&vms, settle_map_cb, &pe, 0);
 	proc_drop_run_fds(&pe, flags);
 	ev = ev_reserve(XSW_EV_PROCESS_EXIT, 0, -1, 0, 0);
 	if (!ev)
@@ -1968,34 +1985,6 @@ static __always_inline bool exec_releases_vm(__u64 vm)
 	return pf.found;
 }
 
-static __always_inline void exec_vm_settle(__u64 vm, __u32 tgid)
-{
-	struct xsw_vm_state *vs = bpf_map_lookup_elem(&vms, &vm);
-
-	if (!vs || vs->tgid != tgid || vs->fds > 0)
-		return;
-	if (exec_releases_vm(vm))
-		vm_teardown(vm);
-	else
-		vm_forget(vm);
-}
-
-static long exec_settle_cb(__u32 i, struct proc_exit *pe)
-{
-	__u64 vm = pe->vm[i & (XSW_PROC_VMS - 1)];
-
-	if (vm)
-		exec_vm_settle(vm, pe->tgid);
-	return 0;
-}
-
-static long exec_settle_map_cb(struct bpf_map *map, __u64 *key, struct xsw_vm_state *st,
-			       struct proc_exit *pe)
-{
-	exec_vm_settle(*key, pe->tgid);
-	return 0;
-}
-
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -2009,10 +1998,11 @@ int BPF_PROG(xsw_process_exec, struct task_struct *p, pid_t old_pid, struct linu
 		return 0;
 	flags = proc_lists(proc, tgid, &pe);
 	bpf_probe_read_kernel(&pe.files, sizeof(pe.files), &xsw_current()->files);
+	pe.at_exec = 1;
 	recount_vm_fds(&pe, flags);
-	bpf_loop(XSW_PROC_VMS, exec_settle_cb, &pe, 0);
+	bpf_loop(XSW_PROC_VMS, settle_cb, &pe, 0);
 	if (flags & XSW_PROC_VMS_MORE)
-		bpf_for_each_map_elem(&vms, exec_settle_map_cb, &pe, 0);
+		bpf_for_each_map_elem(&vms, settle_map_cb, &pe, 0);
 	proc_drop_run_fds(&pe, flags);
 	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
 	if (proc) {
