@@ -159,6 +159,33 @@ if [ -x "$xw" ] && [ "$(id -u)" = 0 ]; then
 else
 	t_skip "xsw-burst --vcpus-per-vm traced" "needs root and $xw (make -j2 all)"
 fi
+# getppid: the syscall-tax loop, which must run where /dev/kvm is not there.
+out=$("$burst" --op getppid --rate 100 --duration 1 2>"$tmp/err")
+t_eq "xsw-burst --op getppid issues getppid() on deadlines, none failing" \
+	"$(echo "$out" | $py -c 'import json, sys; d = json.load(sys.stdin); print(d["op"], 0 < d["issued"] <= 100, d["failed"])')" \
+	"getppid True 0"
+if command -v strace >/dev/null; then
+	t_eq "xsw-burst --op getppid does not open /dev/kvm" \
+		"$(strace -f -e trace=openat "$burst" --op getppid --rate 10 --duration 1 2>&1 >/dev/null | grep -c /dev/kvm)" 0
+else
+	t_skip "xsw-burst --op getppid does not open /dev/kvm" "strace is not installed"
+fi
+# tax_report(): added ns is the difference from the same round's untraced run.
+tax=$($py -c 'import sys
+sys.path.insert(0, sys.argv[1])
+import bench
+class A: tax_seconds = 1; tax_rounds = 3
+def run(m, r, op, ns):
+	return {"mode": m, "round": r, "op": op, "ns_per_call": ns, "command": "xsw-burst --op " + op,
+		"result": {"lat_p50_ns": int(ns)}}
+runs = [run("none", 0, "getppid", 100), run("xsw", 0, "getppid", 110),
+	run("none", 1, "getppid", 200), run("xsw", 1, "getppid", 230),
+	run("none", 2, "getppid", 150), run("xsw", 2, "getppid", 170)]
+lines = []
+bench.tax_report(A(), {"runs": runs, "modes": ["none", "xsw"], "skipped": {}}, lines.append)
+print("\n".join(l for l in lines if l.startswith("| xstate-watch")))' "$bench" 2>&1)
+t_eq "bench.py tax_report: added ns per call is the per-round difference (median, min .. max)" \
+	"$tax" "| xstate-watch (syscall tier) | 170.0 | +20.0 (+10.0 .. +30.0) | 170 ns |"
 "$burst" --vcpus-per-vm 65 >/dev/null 2>"$tmp/err"
 t_eq "xsw-burst rejects --vcpus-per-vm 65 (at most 64): exit status 2" "$?" 2
 if "$burst" --rate 5x >/dev/null 2>"$tmp/err"; then

@@ -26,6 +26,9 @@ Method (also printed in the report):
     CPU and every tracer on CPU 0, in every mode: the latency then carries
     what tracing adds in the workload's own syscalls, not where the
     scheduler happened to put the tracer's consumer thread;
+  * what the hooks cost syscalls they do not trace (getppid, and a KVM
+    ioctl the tier filters out) is measured hot, in a tight loop, against
+    the untraced loop of the same round;
   * the in-kernel cost of xstate-watch's programs is read from the kernel's
     own counters (kernel.bpf_stats_enabled, run_time_ns / run_cnt in
     /proc/PID/fdinfo of the collector's program fds) in separate runs, so
@@ -515,6 +518,47 @@ def section_paired(a, tools, workdir, raw):
 	return out
 
 
+# The syscall tax: a syscall no hook traces, and a KVM ioctl the tier filters out.
+TAX_OPS = ("getppid", "check-extension")
+TAX_MODES = (("none", "none", ()), ("xfloor-events", "xfloor-events", ()),
+	     ("xfloor-raw", "xfloor-raw", ()), ("xsw", "xsw", ()),
+	     ("xsw-raw", "xsw", ("--syscall-hooks=raw",)))
+
+
+def section_tax(a, tools, workdir, raw):
+	"""What the collector costs the syscalls it does not trace.
+
+	The overhead targets time KVM ioctls; a system-wide tracer is also paid
+	for by every other process. Enabling a syscall trace event sets
+	SYSCALL_WORK_SYSCALL_TRACEPOINT on every task (the slow syscall path);
+	the raw hooks run a program on every syscall. Measured hot, as a tight
+	loop of one call (xsw-burst --rate 0): ns per call from the rate
+	reached, so the loop's own clock reads weigh the same in every mode."""
+	if not tools.get("burst"):
+		raise Skip(tools["why_burst"])
+	if not tools.get("xsw"):
+		raise Skip(tools["why_xsw"])
+	modes = [m for m in TAX_MODES if tools.get("floor") or not m[0].startswith("xfloor")]
+	spec = {m[0]: m for m in modes}
+	orders = williams_orders([m[0] for m in modes])
+	runs = []
+	for r in range(a.tax_rounds):
+		for op in TAX_OPS:
+			work = [tools["burst"], "--op", op, "--rate", "0", "--duration", str(a.tax_seconds)]
+			for m in orders[r % len(orders)]:
+				log("tax round %d/%d, %s: %s" % (r + 1, a.tax_rounds, op, m))
+				_, kind, extra = spec[m]
+				rec = measure(kind, tools, work, json.loads, workdir, extra)
+				rec.update(mode=m, round=r, op=op, command=sh(work),
+					   ns_per_call=1e9 / rec["result"]["achieved_rate"])
+				runs.append(rec)
+				time.sleep(a.settle)
+	out = {"runs": runs, "modes": [m[0] for m in modes],
+	       "skipped": {} if tools.get("floor") else {"xfloor": tools["why_floor"]}}
+	raw["tax"] = out
+	return out
+
+
 def median_ci95(xs):
 	"""The median and a distribution-free 95 % interval for it (order
 	statistics of the binomial(n, 1/2) bounds; n >= 6)."""
@@ -826,6 +870,7 @@ def report(a, info, tools, sections, targets_out):
 		w("")
 
 	bpf_cost_report(sections.get("bpf_cost"), w)
+	tax_report(a, sections.get("tax"), w)
 
 	w("## Start-up and footprint")
 	w("")
@@ -943,6 +988,64 @@ def bpf_cost_report(c, w):
 				share["median"] * 100, fmt_ns(statistics.median(r["base_p50_ns"] for r in runs)),
 				fmt_pct_spread([r["traced_p50_ns"] / r["base_p50_ns"] for r in runs])))
 		w("")
+
+
+TAX_NAMES = {
+	"none": "untraced",
+	"xfloor-events": "empty programs, trace event hooks (xsw-floor --hooks events)",
+	"xfloor-raw": "empty programs, raw_syscalls hooks (xsw-floor --hooks raw)",
+	"xsw": "xstate-watch (syscall tier)",
+	"xsw-raw": "xstate-watch --syscall-hooks=raw",
+}
+
+
+def tax_report(a, t, w):
+	w("## What other syscalls pay (`xsw-burst`, hot loop)")
+	w("")
+	if not isinstance(t, dict):
+		w("Skipped: %s" % (t or "not run"))
+		w("")
+		return
+	w("A system-wide tracer is paid for by every process, not only by the")
+	w("VMM. Enabling any syscall trace event puts every task on the slow")
+	w("syscall path and runs the perf syscall hook, which looks the syscall up")
+	w("in its bitmap of traced ones; the raw_syscalls hooks instead run a")
+	w("program on every syscall, which switches on the number. Each mode")
+	w("below was attached while `xsw-burst --op OP --rate 0 --duration %d`" % a.tax_seconds)
+	w("issued one call in a tight loop: `getppid` (no tracer here hooks it:")
+	w("what every other process on the host pays per syscall) and")
+	w("`check-extension` (KVM_CHECK_EXTENSION on /dev/kvm: an ioctl the tier")
+	w("runs its programs for and filters out, as it does every non-KVM ioctl).")
+	w("ns per call is the loop's time over its calls (its own two clock reads")
+	w("included, alike in every mode); added is the difference from the")
+	w("untraced run of the same round, median (min .. max) over %d rounds in" % a.tax_rounds)
+	w("Williams orders. Hot: the hooks' code and data stay in cache; the -p 1")
+	w("row of the paired rounds measures the same hooks around KVM_CREATE_VCPU,")
+	w("which runs them between other kernel work.")
+	w("")
+	for op in TAX_OPS:
+		rs = [r for r in t["runs"] if r["op"] == op]
+		if not rs:
+			continue
+		w("`%s`:" % rs[0]["command"].replace(TOP + "/", ""))
+		w("")
+		w("| mode | ns per call (median) | added ns per call | call p50 |")
+		w("| --- | --- | --- | --- |")
+		base = {r["round"]: r["ns_per_call"] for r in rs if r["mode"] == "none"}
+		for m in t["modes"]:
+			mine = [r for r in rs if r["mode"] == m]
+			v = statistics.median(r["ns_per_call"] for r in mine)
+			p50 = statistics.median(r["result"]["lat_p50_ns"] for r in mine)
+			add = ""
+			if m != "none":
+				d = [r["ns_per_call"] - base[r["round"]] for r in mine if r["round"] in base]
+				if d:
+					add = "%+.1f (%+.1f .. %+.1f)" % (statistics.median(d), min(d), max(d))
+			w("| %s | %.1f | %s | %s |" % (TAX_NAMES[m], v, add, fmt_ns(p50)))
+		w("")
+	for m, why in t["skipped"].items():
+		w("- %s skipped: %s" % (m, why))
+	w("")
 
 
 def paired_report(a, p, w):
@@ -1254,7 +1357,11 @@ def main():
 			help="seconds of pause after each run of the paired section")
 	ap.add_argument("--paired-exits", type=int, default=10000,
 			help="exit-loop --exits in the paired section (5 iterations)")
-	ap.add_argument("--only", default="paired,creation,exit_loop,bpf_cost,burst")
+	ap.add_argument("--only", default="paired,creation,exit_loop,bpf_cost,tax,burst")
+	ap.add_argument("--tax-rounds", type=int, default=5,
+			help="rounds of the syscall-tax section (untraced syscalls' cost)")
+	ap.add_argument("--tax-seconds", type=int, default=1,
+			help="seconds per tight loop in the syscall-tax section")
 	ap.add_argument("--pin", choices=("auto", "yes", "no"), default="auto",
 			help="workloads on the last CPU, tracers on CPU 0 (auto: with 2+ CPUs)")
 	a = ap.parse_args()
@@ -1283,7 +1390,8 @@ def main():
 	only = a.only.split(",")
 	for name, fn in (("paired", section_paired),
 			 ("creation", section_creation), ("exit_loop", section_exit_loop),
-			 ("bpf_cost", section_bpf_cost), ("burst", section_burst)):
+			 ("bpf_cost", section_bpf_cost), ("tax", section_tax),
+			 ("burst", section_burst)):
 		if name not in only:
 			sections[name] = Skip("not selected (--only %s)" % a.only)
 			continue

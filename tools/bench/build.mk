@@ -5,7 +5,8 @@
 #                     xstate-watch filtered out and attached); interleaved
 #                     rounds: untraced / xstate-watch / bpftrace /
 #                     perf, exit-loop with and without the kvm_entry guard,
-#                     attach time, collector RSS+CPU, event-rate burst;
+#                     attach time, collector RSS+CPU, what untraced
+#                     syscalls pay (hot loop), event-rate burst;
 #                     writes build/bench/report.md (+ raw JSON)
 #   make bench-doc    copies build/bench/report.md to docs/BENCHMARKS.md
 #   make profile      perf record -g of vCPU creation and KVM_SET_CPUID2,

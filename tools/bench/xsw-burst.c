@@ -5,7 +5,8 @@
  * what it loses above it.
  *
  *   xsw-burst --rate N --duration SECONDS
- *             [--op get-guest-perm|supported-cpuid|check-extension]
+ *             [--op get-guest-perm|supported-cpuid|check-extension|set-cpuid2|
+ *                   create-vcpu|getppid]
  *
  * --rate 0 issues as fast as one thread can. Calls are paced against
  * absolute deadlines (call i is due at start + i / rate), so a slow call is
@@ -13,7 +14,8 @@
  * how many calls were issued, the rate actually reached and the per-call
  * latency percentiles (ns), which also measure what a tracer adds per ioctl.
  *
- * The operations, all of which the collector's syscall tier watches:
+ * The operations, all but the last of which the collector's syscall tier
+ * watches:
  *   get-guest-perm   arch_prctl(ARCH_GET_XCOMP_GUEST_PERM): a perm_request
  *                    event each, and cheap (< 1 us), so it reaches the rates
  *                    the loss test needs (the default);
@@ -25,7 +27,13 @@
  *                    so it measures the filter's cost alone;
  *   set-cpuid2       KVM_SET_CPUID2 of the supported table on one vCPU that
  *                    never runs (repeating it before the first KVM_RUN is
- *                    allowed): the loop `make profile` samples.
+ *                    allowed): the loop `make profile` samples;
+ *   create-vcpu      KVM_CREATE_VCPU alone (see usage());
+ *   getppid          a syscall no tracer here hooks: what tracing the
+ *                    syscall trace events costs every other syscall on the
+ *                    host (the trace events make every task take the
+ *                    syscall slow path; the raw hooks run on every
+ *                    syscall). Needs no /dev/kvm.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +64,7 @@ enum burst_op {
 	BURST_CHECK_EXTENSION,
 	BURST_SET_CPUID2,
 	BURST_CREATE_VCPU,
+	BURST_GETPPID,
 };
 
 /* create-vcpu: vCPUs per VM before the VM is replaced (untimed), at most. */
@@ -67,6 +76,7 @@ static const char *const burst_op_names[] = {
 	[BURST_CHECK_EXTENSION] = "check-extension",
 	[BURST_SET_CPUID2] = "set-cpuid2",
 	[BURST_CREATE_VCPU] = "create-vcpu",
+	[BURST_GETPPID] = "getppid",
 };
 
 /* Close the VM and its vCPUs (if any) and create a fresh VM; -1 on error. */
@@ -140,7 +150,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xsw-burst --rate N --duration SECONDS\n"
-		"                 [--op get-guest-perm|supported-cpuid|check-extension|set-cpuid2|create-vcpu]\n"
+		"                 [--op get-guest-perm|supported-cpuid|check-extension|set-cpuid2|\n"
+		"                       create-vcpu|getppid]\n"
 		"                 [--vcpus-per-vm N]\n"
 		"  --rate 0 issues as fast as possible; prints one JSON object on stdout\n"
 		"  create-vcpu times KVM_CREATE_VCPU alone: every N vCPUs (default and\n"
@@ -205,7 +216,7 @@ int main(int argc, char **argv)
 				if (!strcmp(optarg, burst_op_names[which]))
 					break;
 			if (which == ARRAY_SIZE(burst_op_names)) {
-				fprintf(stderr, "xsw-burst: --op '%s': want get-guest-perm, supported-cpuid, check-extension, set-cpuid2 or create-vcpu\n",
+				fprintf(stderr, "xsw-burst: --op '%s': want get-guest-perm, supported-cpuid, check-extension, set-cpuid2, create-vcpu or getppid\n",
 					optarg);
 				return 2;
 			}
@@ -231,10 +242,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm_fd < 0) {
-		fprintf(stderr, "xsw-burst: /dev/kvm: %s\n", strerror(errno));
-		return 1;
+	kvm_fd = -1;
+	if (which != BURST_GETPPID) {
+		kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+		if (kvm_fd < 0) {
+			fprintf(stderr, "xsw-burst: /dev/kvm: %s\n", strerror(errno));
+			return 1;
+		}
 	}
 	cpuid = calloc(1, sizeof(*cpuid) +
 			  MAX_CPUID_ENTRIES * sizeof(struct kvm_cpuid_entry2));
@@ -282,6 +296,9 @@ int main(int argc, char **argv)
 			break;
 		case BURST_CHECK_EXTENSION:
 			ret = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
+			break;
+		case BURST_GETPPID:
+			ret = syscall(SYS_getppid);
 			break;
 		case BURST_CREATE_VCPU:
 			ret = ioctl(vm_fd, KVM_CREATE_VCPU, nvcpus);
