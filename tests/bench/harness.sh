@@ -186,6 +186,28 @@ bench.tax_report(A(), {"runs": runs, "modes": ["none", "xsw"], "skipped": {}}, l
 print("\n".join(l for l in lines if l.startswith("| xstate-watch")))' "$bench" 2>&1)
 t_eq "bench.py tax_report: added ns per call is the per-round difference (median, min .. max)" \
 	"$tax" "| xstate-watch (syscall tier) | 170.0 | +20.0 (+10.0 .. +30.0) | 170 ns |"
+# xsw-tier-bench, the guest's side of the vm_tiers section, run here with
+# busybox's shell and the syscall tier (the only one this host loads).
+tb=$XSW_TOP/tests/kernel/vm/xsw-tier-bench
+if [ -x "$xw" ] && [ -x "$vl" ] && [ -x /bin/busybox ] && [ "$(id -u)" = 0 ] && [ -c /dev/kvm ]; then
+	mkdir -p "$tmp/bin"
+	ln -sf /bin/busybox "$tmp/bin/usleep"
+	PATH=$tmp/bin:$(dirname "$xw"):$(dirname "$vl"):$PATH \
+		/bin/busybox sh "$tb" 2 2 syscall >"$tmp/tb.jsonl" 2>"$tmp/tb.err"
+	t_eq "xsw-tier-bench 2 2 syscall: 2 rounds of both modes, rotated, each with a create_vcpu p50" \
+		"$(jq -r '[.round, .mode, (.result.steps.create_vcpu.p50 > 0), (.attach | test("syscall"))] | @tsv' "$tmp/tb.jsonl" | tr '\t' ' ' | tr '\n' ';')" \
+		"0 none true false;0 syscall true true;1 syscall true true;1 none true false;"
+	# A tier the kernel refuses ends the run with its reason, exit 1.
+	if PATH=$tmp/bin:$(dirname "$xw"):$(dirname "$vl"):$PATH \
+		/bin/busybox sh "$tb" 1 2 fentry >/dev/null 2>"$tmp/tb.err"; then
+		t_skip "xsw-tier-bench fails on a tier the kernel refuses" "this kernel runs fentry programs"
+	else
+		t_check "xsw-tier-bench fails on a tier the kernel refuses, naming it" \
+			grep -q "probes=fentry did not attach" "$tmp/tb.err"
+	fi
+else
+	t_skip "xsw-tier-bench on the host" "needs root, /dev/kvm, /bin/busybox, $xw and $vl"
+fi
 "$burst" --vcpus-per-vm 65 >/dev/null 2>"$tmp/err"
 t_eq "xsw-burst rejects --vcpus-per-vm 65 (at most 64): exit status 2" "$?" 2
 if "$burst" --rate 5x >/dev/null 2>"$tmp/err"; then

@@ -27,7 +27,8 @@ VM_SELFTEST := $(VM_DIR)/xstate_trace_test
 VM_GUEST_BINARIES := $(KVM_SMOKE) $(VM_SELFTEST) \
 	$(TOP)/build/tools/xstate-size/xstate-size \
 	$(TOP)/build/tools/xstate-watch/xstate-watch \
-	$(TOP)/build/tools/vcpu-lifecycle/vcpu-lifecycle
+	$(TOP)/build/tools/vcpu-lifecycle/vcpu-lifecycle \
+	$(TOP)/tests/kernel/vm/xsw-tier-bench
 
 .PHONY: kernel vm-selftest initramfs vm-test
 

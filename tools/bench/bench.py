@@ -29,6 +29,10 @@ Method (also printed in the report):
   * what the hooks cost syscalls they do not trace (getppid, and a KVM
     ioctl the tier filters out) is measured hot, in a tight loop, against
     the untraced loop of the same round;
+  * the fentry and tracepoint tiers, which the CI host cannot load, are
+    compared with the syscall tier in the QEMU TCG test guest (rounds in
+    rotating order, tests/kernel/vm/xsw-tier-bench): tiers against each
+    other, not a host's overhead;
   * the in-kernel cost of xstate-watch's programs is read from the kernel's
     own counters (kernel.bpf_stats_enabled, run_time_ns / run_cnt in
     /proc/PID/fdinfo of the collector's program fds) in separate runs, so
@@ -559,6 +563,69 @@ def section_tax(a, tools, workdir, raw):
 	return out
 
 
+VM_TIERS = ("syscall", "fentry", "tracepoint")
+
+
+def section_vm_tiers(a, tools, workdir, raw):
+	"""vCPU creation under each probe tier, in the QEMU TCG test guest.
+
+	The CI host refuses fentry programs and has no tracepoint series, so
+	the other tiers' cost can only be seen in `make vm-test`'s guest
+	(Linux 6.12 with kernel-patches/, emulated by TCG). TCG's costs are
+	not hardware's: the figures compare the tiers with each other in one
+	run, they do not predict the overhead on a real host."""
+	if not shutil.which("qemu-system-x86_64"):
+		raise Skip("qemu-system-x86_64 not installed (Debian package qemu-system-x86)")
+	kdir = os.path.join(TOP, "build", "kernel")
+	log("vm tiers: building the test kernel (cached) and the initramfs")
+	p = subprocess.run(["make", "-C", TOP, "-s", "--no-print-directory", "kernel", "initramfs"],
+			   capture_output=True, text=True)
+	if p.returncode != 0:
+		raise Skip("make kernel initramfs failed: %s" % (p.stderr or p.stdout).strip()[-300:])
+	with open(os.path.join(kdir, "bzImage.version")) as f:
+		version = f.read().strip()
+	if "patched" not in version.split():
+		raise Skip("the test kernel is %s: the tracepoint tier needs the series" % version)
+	out = os.path.join(workdir, "vm-tiers")
+	argv = [os.path.join(TOP, "tests/kernel/vm/run-qemu.sh"), "--plan", "bench",
+		"--timeout", str(600 + 60 * a.vm_rounds),
+		"--append", "xsw.bench=%d,%d" % (a.vm_rounds, a.vm_iterations),
+		os.path.join(kdir, "bzImage"), os.path.join(kdir, "initramfs.cpio.gz"), out]
+	log("vm tiers: %d rounds in the guest" % a.vm_rounds)
+	t0 = time.monotonic()
+	q = subprocess.run(argv, capture_output=True, text=True)
+	files, name = {}, None
+	try:
+		with open(os.path.join(out, "data.log"), errors="replace") as f:
+			for line in f:
+				line = line.rstrip("\r\n")
+				if line.startswith("XSW-FILE-BEGIN "):
+					name = line.split(" ", 1)[1]
+					files[name] = []
+				elif line.startswith("XSW-FILE-END "):
+					name = None
+				elif name:
+					files[name].append(line)
+	except OSError as e:
+		raise Skip("the guest sent nothing (%s): QEMU exited %d: %s" % (e, q.returncode,
+									   q.stderr.strip()[-300:]))
+	runs = []
+	for line in files.get("tier-bench.jsonl", []):
+		try:
+			rec = json.loads(line)
+			rec["result"] = parse_bench_json(json.dumps(rec["result"]))
+		except (ValueError, KeyError, Skip) as e:
+			raise Skip("tier-bench.jsonl: unreadable line (%s): %s" % (e, line[:200]))
+		runs.append(rec)
+	errs = " ".join(files.get("tier-bench.err", [])).strip()
+	if errs or not runs:
+		raise Skip("xsw-tier-bench in the guest: %s" % (errs[-400:] or "no runs (see %s)" % out))
+	res = {"runs": runs, "modes": ["none"] + list(VM_TIERS), "kernel": version,
+	       "command": sh(argv).replace(TOP + "/", ""), "wall_s": time.monotonic() - t0}
+	raw["vm_tiers"] = res
+	return res
+
+
 def median_ci95(xs):
 	"""The median and a distribution-free 95 % interval for it (order
 	statistics of the binomial(n, 1/2) bounds; n >= 6)."""
@@ -938,6 +1005,7 @@ def report(a, info, tools, sections, targets_out):
 		for m, why in b["skipped"].items():
 			w("- %s skipped: %s" % (MODE_NAMES.get(m, m), why))
 	w("")
+	vm_tiers_report(a, sections.get("vm_tiers"), w)
 	profile_summary(a, w)
 	return "\n".join(L) + "\n"
 
@@ -1045,6 +1113,41 @@ def tax_report(a, t, w):
 		w("")
 	for m, why in t["skipped"].items():
 		w("- %s skipped: %s" % (m, why))
+	w("")
+
+
+def vm_tiers_report(a, v, w):
+	w("## Probe tiers compared, in the QEMU TCG guest")
+	w("")
+	if not isinstance(v, dict):
+		w("Skipped: %s" % (v or "not run"))
+		w("")
+		return
+	w("The CI host runs only the syscall tier; the fentry and tracepoint tiers")
+	w("load in `make vm-test`'s guest (Linux %s with kernel-patches/), which" %
+	  v["kernel"].split()[0])
+	w("QEMU emulates with TCG on this host. There `tests/kernel/vm/xsw-tier-bench`")
+	w("ran `vcpu-lifecycle bench --vms 2 --vcpus 2 --iterations %d` untraced and" % a.vm_iterations)
+	w("under `xstate-watch --json --probes=TIER` for each tier, %d rounds in" % a.vm_rounds)
+	w("rotating order, one guest CPU (tracer and workload share it). An")
+	w("overhead is the traced p50 over the untraced p50 of the same round,")
+	w("median (min .. max) over rounds. TCG's costs are not a CPU's (a vCPU")
+	w("creation takes several times the host's, a BPF program far more than")
+	w("that): read these as the tiers against each other, not as what a real")
+	w("host would measure. Command: `%s` (%.0f s)." % (v["command"], v["wall_s"]))
+	w("")
+	steps = ("create_vcpu", "set_cpuid2", "first_run")
+	w("| mode | %s |" % " | ".join("%s p50 | overhead" % st for st in steps))
+	w("| --- |%s" % (" --- | --- |" * len(steps)))
+	for m in v["modes"]:
+		cells = []
+		for st in steps:
+			vals = [r["result"][st]["p50"] for r in v["runs"] if r["mode"] == m and st in r["result"]]
+			cells.append(fmt_ns(statistics.median(vals)) if vals else "n/a")
+			cells.append("" if m == "none" else
+				     fmt_pct_spread(ratios(v["runs"], m, lambda r, st=st: r["result"][st]["p50"])))
+		w("| %s | %s |" % ("untraced" if m == "none" else "xstate-watch --probes=" + m,
+				     " | ".join(cells)))
 	w("")
 
 
@@ -1357,7 +1460,11 @@ def main():
 			help="seconds of pause after each run of the paired section")
 	ap.add_argument("--paired-exits", type=int, default=10000,
 			help="exit-loop --exits in the paired section (5 iterations)")
-	ap.add_argument("--only", default="paired,creation,exit_loop,bpf_cost,tax,burst")
+	ap.add_argument("--only", default="paired,creation,exit_loop,bpf_cost,tax,burst,vm_tiers")
+	ap.add_argument("--vm-rounds", type=int, default=10,
+			help="rounds of the probe-tier comparison in the QEMU guest")
+	ap.add_argument("--vm-iterations", type=int, default=100,
+			help="vcpu-lifecycle bench iterations per run in the QEMU guest")
 	ap.add_argument("--tax-rounds", type=int, default=5,
 			help="rounds of the syscall-tax section (untraced syscalls' cost)")
 	ap.add_argument("--tax-seconds", type=int, default=1,
@@ -1391,7 +1498,7 @@ def main():
 	for name, fn in (("paired", section_paired),
 			 ("creation", section_creation), ("exit_loop", section_exit_loop),
 			 ("bpf_cost", section_bpf_cost), ("tax", section_tax),
-			 ("burst", section_burst)):
+			 ("burst", section_burst), ("vm_tiers", section_vm_tiers)):
 		if name not in only:
 			sections[name] = Skip("not selected (--only %s)" % a.only)
 			continue

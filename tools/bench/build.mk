@@ -6,7 +6,9 @@
 #                     rounds: untraced / xstate-watch / bpftrace /
 #                     perf, exit-loop with and without the kvm_entry guard,
 #                     attach time, collector RSS+CPU, what untraced
-#                     syscalls pay (hot loop), event-rate burst;
+#                     syscalls pay (hot loop), event-rate burst, the three
+#                     probe tiers compared in the QEMU test guest (boots
+#                     tests/kernel/vm/plan.bench: needs qemu-system-x86);
 #                     writes build/bench/report.md (+ raw JSON)
 #   make bench-doc    copies build/bench/report.md to docs/BENCHMARKS.md
 #   make profile      perf record -g of vCPU creation and KVM_SET_CPUID2,
