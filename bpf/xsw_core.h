@@ -236,6 +236,51 @@ static __always_inline struct xsw_event *xsw_event_reserve(void *ring, __u32 sou
 	return ev;
 }
 
+/*
+ * Wake the collector only once a batch is waiting; every tier's loader sets
+ * wakeup_bytes and drains its ring on a short timer (XSW_DRAIN_MS), so an
+ * event submitted without a wakeup waits at most that long. The kernel's
+ * default instead wakes the consumer whenever it has caught up, which at
+ * a VMM's pace is every event: an irq_work self-IPI (an APIC write, which
+ * traps under a hypervisor) and a wakeup of the collector per record.
+ * That was most of the syscall tier's vCPU-creation overhead on the PVM
+ * host (freezing the consumer took it from +50..100 % to +10..25 %); the
+ * fentry and tracepoint tiers kept the default until 2026-11-30, and in
+ * the QEMU guest their vCPU creation cost +120..290 % and +30 % against
+ * the syscall tier's +16 % (see docs/probe-tiers.md). 0 keeps the default.
+ */
+const volatile __u64 wakeup_bytes = 0;
+
+/*
+ * Wake the collector when a record takes the unread data across the mark,
+ * and again every XSW_WAKE_EVERY bytes while it stays above: one wakeup
+ * per record above the mark (the first version) made each submit raise an
+ * irq_work self-IPI while the collector, woken once, was still draining on
+ * another CPU (13 % of sys_exit_ioctl's samples in a KVM_CREATE_VCPU burst
+ * on the PVM host). The repeats cover a crossing that concurrent producers
+ * stepped over: with the default 1 MiB ring the mark is 256 KiB and the
+ * ring holds 1 MiB, so five more chances come before it is full; every 64
+ * records instead cost +55 ns per KVM_CREATE_VCPU in a burst. The loader's
+ * drain timer covers the rest. Records are at most XSW_RECORD_BYTES
+ * (xsw_event_bytes()), so one record cannot step over the window it has
+ * to land in.
+ */
+#define XSW_RECORD_BYTES ((sizeof(struct xsw_event) + BPF_RINGBUF_HDR_SZ + 7) & ~7ul)
+#define XSW_WAKE_EVERY (512 * XSW_RECORD_BYTES)
+
+/* The flags for bpf_ringbuf_submit() of a record on @ring. */
+static __always_inline __u64 xsw_submit_flags(void *ring)
+{
+	__u64 avail;
+
+	if (!wakeup_bytes)
+		return 0;
+	avail = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
+	if (avail >= wakeup_bytes && (avail - wakeup_bytes) % XSW_WAKE_EVERY < XSW_RECORD_BYTES)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
 /* The header of struct fpstate: size .. in_use, before the 64-aligned regs. */
 static __always_inline void xsw_read_fpstate(struct fpstate *fps, struct xsw_fpstate *out)
 {

@@ -47,6 +47,12 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
+/* Batched wakeups (xsw_core.h); the loader sets wakeup_bytes. */
+static __always_inline __u64 submit_flags(void)
+{
+	return xsw_submit_flags(&events);
+}
+
 /* Processes followed when filter_tgid is set (the loader adds it). */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -163,7 +169,7 @@ int BPF_PROG(xsw_exit, struct task_struct *task)
 	ev = event_start(XSW_EV_PROCESS_EXIT, 0, -1, 0);
 	if (ev) {
 		ev->exit.exit_code = BPF_CORE_READ(task, exit_code);
-		bpf_ringbuf_submit(ev, 0);
+		bpf_ringbuf_submit(ev, submit_flags());
 	}
 	bpf_map_delete_elem(&tracked, &tgid);
 	return 0;
@@ -212,7 +218,7 @@ int BPF_PROG(xsw_prctl_exit, int option, unsigned long arg2, long ret)
 		ev->perm.arg = ev->perm.request ? arg2 : 0;
 		ev->perm.before = cs->perm_before;
 		xsw_read_perm(xsw_current(), ev->perm.guest, &ev->perm.after);
-		bpf_ringbuf_submit(ev, 0);
+		bpf_ringbuf_submit(ev, submit_flags());
 	}
 	call_end();
 	return 0;
@@ -283,7 +289,7 @@ int BPF_PROG(xsw_get_cpuid_exit, struct kvm_cpuid2 *cpuid, struct kvm_cpuid_entr
 	if (!ret)
 		read_cpuid_table(entries, ev->supported.nent, true, &ev->supported.cpuid);
 	xsw_read_perm(xsw_current(), true, &ev->supported.guest_perm);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
 
@@ -299,7 +305,7 @@ int BPF_PROG(xsw_init_vm_exit, struct kvm *kvm, unsigned long type, int ret)
 	ev = event_start(XSW_EV_VM_CREATE, (__u64)kvm, -1, ret);
 	if (ev) {
 		ev->vm_create.type = type;
-		bpf_ringbuf_submit(ev, 0);
+		bpf_ringbuf_submit(ev, submit_flags());
 	}
 	return 0;
 }
@@ -313,7 +319,7 @@ int BPF_PROG(xsw_destroy_vm, struct kvm *kvm)
 		return 0;
 	ev = event_start(XSW_EV_VM_DESTROY, (__u64)kvm, -1, 0);
 	if (ev)
-		bpf_ringbuf_submit(ev, 0);
+		bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
 
@@ -362,7 +368,7 @@ int BPF_PROG(xsw_alloc_guest_exit, struct fpu_guest *gfpu, bool ret)
 	xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
 	xsw_read_perm(xsw_current(), true, &ev->vcpu.guest_perm);
 	ev->vcpu.locked_now = !cs->perm_before.locked && ev->vcpu.guest_perm.locked;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
 
@@ -382,7 +388,7 @@ int BPF_PROG(xsw_vcpu_create_exit, struct kvm_vcpu *vcpu, int ret)
 		if (!ret)
 			xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
 		xsw_read_perm(xsw_current(), true, &ev->vcpu.guest_perm);
-		bpf_ringbuf_submit(ev, 0);
+		bpf_ringbuf_submit(ev, submit_flags());
 	}
 	call_end();
 	return 0;
@@ -401,7 +407,7 @@ int BPF_PROG(xsw_vcpu_destroy, struct kvm_vcpu *vcpu)
 	if (ev) {
 		xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
 		xsw_read_perm(xsw_current(), true, &ev->vcpu.guest_perm);
-		bpf_ringbuf_submit(ev, 0);
+		bpf_ringbuf_submit(ev, submit_flags());
 	}
 	bpf_map_delete_elem(&vcpus, &key);
 	return 0;
@@ -471,7 +477,7 @@ int BPF_PROG(xsw_set_cpuid_exit, struct kvm_vcpu *vcpu, struct kvm_cpuid2 *cpuid
 		vs->set_cpuid_generation++;
 		ev->set_cpuid.generation = vs->set_cpuid_generation;
 	}
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags());
 out:
 	call_end();
 	return 0;
@@ -528,7 +534,7 @@ int BPF_PROG(xsw_xfd_exit, struct fpu_guest *gfpu, __u64 xfeatures, int ret)
 	ev->realloc.in_use = now.in_use;
 	ev->realloc.xfeatures = now.xfeatures;
 	ev->realloc.user_xfeatures = now.user_xfeatures;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags());
 out:
 	call_end();
 	return 0;
@@ -572,6 +578,6 @@ int BPF_PROG(xsw_vcpu_run, struct kvm_vcpu *vcpu)
 	ev->run.guest_xcr0 = xcr0;
 	ev->run.guest_supported_xcr0 = BPF_CORE_READ(vcpu, arch.guest_supported_xcr0);
 	ev->run.fps = fps;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }

@@ -43,43 +43,9 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-/*
- * Wake the collector only once a batch is waiting. One wakeup per event
- * costs the traced VMM a cross-CPU wakeup on every KVM ioctl: that was most
- * of the vCPU-creation overhead measured here (freezing the consumer took
- * it from +50..100 % to +10..25 %). The loader drains the ring on a short
- * timer, so an event submitted without a wakeup waits at most that long.
- * 0 keeps the kernel's default (wake when the consumer has caught up).
- */
-const volatile __u64 wakeup_bytes = 0;
-
-/*
- * Wake the collector when a record takes the unread data across the mark,
- * and again every XSW_WAKE_EVERY bytes while it stays above: one wakeup
- * per record above the mark (the first version) made each submit raise an
- * irq_work self-IPI while the collector, woken once, was still draining on
- * another CPU, an APIC MSR write that traps under a hypervisor (13 % of
- * sys_exit_ioctl's samples in a KVM_CREATE_VCPU burst here). The repeats
- * cover a crossing that concurrent producers stepped over: with the default
- * 1 MiB ring the mark is 256 KiB and the ring holds 1 MiB, so five more
- * chances come before it is full; every 64 records instead cost +55 ns per
- * KVM_CREATE_VCPU in a burst. The loader's drain timer covers the rest.
- * Records are at most XSW_RECORD_BYTES (xsw_event_bytes()), so one record
- * cannot step over the window it has to land in.
- */
-#define XSW_RECORD_BYTES ((sizeof(struct xsw_event) + BPF_RINGBUF_HDR_SZ + 7) & ~7ul)
-#define XSW_WAKE_EVERY (512 * XSW_RECORD_BYTES)
-
 static __always_inline __u64 submit_flags(void)
 {
-	__u64 avail;
-
-	if (!wakeup_bytes)
-		return 0;
-	avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	if (avail >= wakeup_bytes && (avail - wakeup_bytes) % XSW_WAKE_EVERY < XSW_RECORD_BYTES)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
+	return xsw_submit_flags(&events);
 }
 
 /* Events that did not fit in the ring buffer; summed by the loader. */

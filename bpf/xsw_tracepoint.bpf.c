@@ -38,6 +38,12 @@ struct {
 	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
+/* Batched wakeups (xsw_core.h); the loader sets wakeup_bytes. */
+static __always_inline __u64 submit_flags(void)
+{
+	return xsw_submit_flags(&events);
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
@@ -178,7 +184,7 @@ int BPF_PROG(xsw_tp_xstate_perm, bool guest, unsigned long idx, __u64 requested,
 	ev->perm.before.locked = !!(before & XSW_FPU_GUEST_PERM_LOCKED);
 	ev->perm.before.valid = 1;
 	xsw_read_perm_at(perm, &ev->perm.after);
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
 
@@ -209,7 +215,7 @@ int BPF_PROG(xsw_tp_guest_perm_sync, struct fpu_guest *gfpu, struct fpu_state_pe
 	xsw_read_vcpu_fpu(vcpu, &ev->vcpu);
 	xsw_read_perm_at(perm, &ev->vcpu.guest_perm);
 	ev->vcpu.locked_now = locked_now;
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
 
@@ -239,7 +245,7 @@ int BPF_PROG(xsw_tp_fpstate_realloc, struct fpstate *oldfps, struct fpstate *new
 		ev->realloc.xfeatures = BPF_CORE_READ(newfps, xfeatures);
 		ev->realloc.user_xfeatures = BPF_CORE_READ(newfps, user_xfeatures);
 	}
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }
 
@@ -293,6 +299,6 @@ int xsw_tp_set_cpuid(struct xsw_kvm_set_cpuid_record *rec)
 		ev->set_cpuid.fps.size = rec->fpstate_size;
 		ev->set_cpuid.fps.valid = 1;
 	}
-	bpf_ringbuf_submit(ev, 0);
+	bpf_ringbuf_submit(ev, submit_flags());
 	return 0;
 }

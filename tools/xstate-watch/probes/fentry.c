@@ -116,6 +116,8 @@ static int fentry_open(struct xsw_probe **pp, const struct xsw_probe_opts *opts,
 	p->skel->rodata->filter_tgid = opts ? opts->pid_filter : 0;
 	p->skel->rodata->follow_children = opts && opts->follow_children;
 	p->skel->rodata->kvm_entry_guard = !opts || opts->kvm_entry_guard;
+	/* Batch wakeups: a quarter of the ring (see xsw_submit_flags()). */
+	p->skel->rodata->wakeup_bytes = xsw_ringbuf_bytes(opts ? opts->ringbuf_kib : 0) / 4;
 	bpf_map__set_max_entries(p->skel->maps.events,
 				 xsw_ringbuf_bytes(opts ? opts->ringbuf_kib : 0));
 	ret = xsw_fentry__load(p->skel);
@@ -148,10 +150,19 @@ fail:
 
 static int fentry_poll(struct xsw_probe *p, int timeout_ms)
 {
-	int ret = ring_buffer__poll(p->rb, timeout_ms);
+	int ret, n;
 
+	/* At most one drain period, then whatever came unannounced. */
+	if (timeout_ms < 0 || timeout_ms > XSW_DRAIN_MS)
+		timeout_ms = XSW_DRAIN_MS;
+	ret = ring_buffer__poll(p->rb, timeout_ms);
 	/* A signal (Ctrl-C, the child exiting) is not an error. */
-	return ret == -EINTR ? 0 : ret;
+	if (ret < 0 && ret != -EINTR)
+		return ret;
+	n = ring_buffer__consume(p->rb);
+	if (n < 0 && n != -EINTR)
+		return n;
+	return (ret > 0 ? ret : 0) + (n > 0 ? n : 0);
 }
 
 static uint64_t fentry_lost(struct xsw_probe *p)

@@ -48,4 +48,14 @@ uint64_t xsw_bpf_object_skips(const struct bpf_object *obj);
 /* Ring buffer bytes for @kib (0 = default 1 MiB): a power of two >= one page. */
 unsigned long xsw_ringbuf_bytes(unsigned int kib);
 
+/*
+ * Longest an event submitted without a wakeup waits to be read: each
+ * tier's BPF side wakes the collector only once a batch is waiting
+ * (xsw_submit_flags() in bpf/xsw_core.h, at wakeup_bytes: a quarter of
+ * the ring), so each tier's poll waits at most this long and then
+ * consumes whatever is there; epoll does not report data submitted
+ * unannounced.
+ */
+#define XSW_DRAIN_MS 100
+
 #endif /* XSW_PROBE_UTIL_H */

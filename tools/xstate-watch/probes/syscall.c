@@ -302,9 +302,6 @@ fail:
 	return ret;
 }
 
-/* Longest an event submitted without a wakeup waits to be read. */
-#define XSW_DRAIN_MS 100
-
 static int syscall_poll(struct xsw_probe *p, int timeout_ms)
 {
 	int ret;

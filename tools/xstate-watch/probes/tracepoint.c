@@ -159,6 +159,12 @@ static int tracepoint_open(struct xsw_probe **pp, const struct xsw_probe_opts *o
 	}
 	p->skel->rodata->filter_tgid = opts ? opts->pid_filter : 0;
 	p->skel->rodata->follow_children = opts && opts->follow_children;
+	/*
+	 * Batch wakeups (see xsw_submit_flags()). Nothing waits on this ring:
+	 * each poll consumes it around the syscall tier's, whose wait is at
+	 * most XSW_DRAIN_MS.
+	 */
+	p->skel->rodata->wakeup_bytes = xsw_ringbuf_bytes(opts ? opts->ringbuf_kib : 0) / 4;
 	bpf_map__set_max_entries(p->skel->maps.events,
 				 xsw_ringbuf_bytes(opts ? opts->ringbuf_kib : 0));
 	ret = xsw_tracepoint__load(p->skel);
