@@ -1058,12 +1058,15 @@ def bpf_cost_report(c, w):
 		w("")
 
 
-TAX_NAMES = {
+# The modes of the paired rounds and of the syscall-tax loops.
+PAIRED_NAMES = {
 	"none": "untraced",
-	"xfloor-events": "empty programs, trace event hooks (xsw-floor --hooks events)",
-	"xfloor-raw": "empty programs, raw_syscalls hooks (xsw-floor --hooks raw)",
+	"none2": "untraced again (A/A)",
+	"xsw-filtered": "xstate-watch -p 1 (attached, filtered out)",
 	"xsw": "xstate-watch (syscall tier)",
 	"xsw-raw": "xstate-watch --syscall-hooks=raw",
+	"xfloor-events": "empty programs, trace event hooks (xsw-floor --hooks events)",
+	"xfloor-raw": "empty programs, raw_syscalls hooks (xsw-floor --hooks raw)",
 }
 
 
@@ -1109,7 +1112,7 @@ def tax_report(a, t, w):
 				d = [r["ns_per_call"] - base[r["round"]] for r in mine if r["round"] in base]
 				if d:
 					add = "%+.1f (%+.1f .. %+.1f)" % (statistics.median(d), min(d), max(d))
-			w("| %s | %.1f | %s | %s |" % (TAX_NAMES[m], v, add, fmt_ns(p50)))
+			w("| %s | %.1f | %s | %s |" % (PAIRED_NAMES[m], v, add, fmt_ns(p50)))
 		w("")
 	for m, why in t["skipped"].items():
 		w("- %s skipped: %s" % (m, why))
@@ -1176,12 +1179,6 @@ def paired_report(a, p, w):
 		w("With --paired-floors, two more modes: `xsw-floor --hooks events|raw`,")
 		w("empty programs on each set of hooks (what the attach points cost alone).")
 	w("")
-	names = {"none": "untraced", "none2": "untraced again (A/A)",
-		 "xsw-filtered": "xstate-watch -p 1 (attached, filtered out)",
-		 "xsw": "xstate-watch (syscall tier)",
-		 "xsw-raw": "xstate-watch --syscall-hooks=raw",
-		 "xfloor-events": "empty programs, trace event hooks (xsw-floor --hooks events)",
-		 "xfloor-raw": "empty programs, raw_syscalls hooks (xsw-floor --hooks raw)"}
 	pc = p["creation"]
 	step = create_step_of(pc["runs"])
 	w("`%s`, step %s:" % (pc["command"], step))
@@ -1191,7 +1188,7 @@ def paired_report(a, p, w):
 	for m in pc["modes"]:
 		v = statistics.median(r["result"][step]["p50"] for r in pc["runs"] if r["mode"] == m)
 		o = "" if m == "none" else fmt_pct_ci(ratios(pc["runs"], m, lambda r: r["result"][step]["p50"]))
-		w("| %s | %s | %s |" % (names[m], fmt_ns(v), o))
+		w("| %s | %s | %s |" % (PAIRED_NAMES[m], fmt_ns(v), o))
 	w("")
 	pe = p["exit_loop"]
 	w("`%s`, one KVM_RUN round trip to a PIO exit:" % pe["command"])
@@ -1206,7 +1203,7 @@ def paired_report(a, p, w):
 		if m != "none":
 			o50 = fmt_pct_ci(ratios(pe["runs"], m, lambda r: r["result"]["p50"]))
 			om = fmt_pct_ci(ratios(pe["runs"], m, lambda r: r["result"]["ns_per_exit"]))
-		w("| %s | %s | %s | %s | %s |" % (names[m], fmt_ns(v), o50, fmt_ns(mean), om))
+		w("| %s | %s | %s | %s | %s |" % (PAIRED_NAMES[m], fmt_ns(v), o50, fmt_ns(mean), om))
 	w("")
 
 

@@ -150,19 +150,7 @@ fail:
 
 static int fentry_poll(struct xsw_probe *p, int timeout_ms)
 {
-	int ret, n;
-
-	/* At most one drain period, then whatever came unannounced. */
-	if (timeout_ms < 0 || timeout_ms > XSW_DRAIN_MS)
-		timeout_ms = XSW_DRAIN_MS;
-	ret = ring_buffer__poll(p->rb, timeout_ms);
-	/* A signal (Ctrl-C, the child exiting) is not an error. */
-	if (ret < 0 && ret != -EINTR)
-		return ret;
-	n = ring_buffer__consume(p->rb);
-	if (n < 0 && n != -EINTR)
-		return n;
-	return (ret > 0 ? ret : 0) + (n > 0 ? n : 0);
+	return xsw_ring_drain(p->rb, timeout_ms);
 }
 
 static uint64_t fentry_lost(struct xsw_probe *p)

@@ -380,6 +380,21 @@ int xsw_probe_fentry(const char *func, struct xsw_err *err)
 	return probe_tracing_prog(BPF_TRACE_FENTRY, func, err);
 }
 
+int xsw_ring_drain(struct ring_buffer *rb, int timeout_ms)
+{
+	int ret, n;
+
+	if (timeout_ms < 0 || timeout_ms > XSW_DRAIN_MS)
+		timeout_ms = XSW_DRAIN_MS;
+	ret = ring_buffer__poll(rb, timeout_ms);
+	if (ret < 0 && ret != -EINTR)
+		return ret;
+	n = ring_buffer__consume(rb);
+	if (n < 0 && n != -EINTR)
+		return n;
+	return (ret > 0 ? ret : 0) + (n > 0 ? n : 0);
+}
+
 unsigned long xsw_ringbuf_bytes(unsigned int kib)
 {
 	unsigned long want = kib ? (unsigned long)kib * 1024 : 1ul << 20;

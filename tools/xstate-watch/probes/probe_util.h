@@ -58,4 +58,12 @@ unsigned long xsw_ringbuf_bytes(unsigned int kib);
  */
 #define XSW_DRAIN_MS 100
 
+/*
+ * Wait for @rb at most @timeout_ms (and never past XSW_DRAIN_MS; < 0:
+ * that long), then consume what is there. Records consumed, or -errno;
+ * a signal is not an error.
+ */
+struct ring_buffer;
+int xsw_ring_drain(struct ring_buffer *rb, int timeout_ms);
+
 #endif /* XSW_PROBE_UTIL_H */

@@ -307,18 +307,8 @@ static int syscall_poll(struct xsw_probe *p, int timeout_ms)
 	int ret;
 
 	p->delivered = 0;
-	/*
-	 * The BPF side submits without a wakeup until a batch is waiting, so
-	 * wait at most one drain period, then consume whatever is there:
-	 * epoll does not report data that was submitted unannounced.
-	 */
-	if (timeout_ms < 0 || timeout_ms > XSW_DRAIN_MS)
-		timeout_ms = XSW_DRAIN_MS;
-	ret = ring_buffer__poll(p->rb, timeout_ms);
-	if (ret < 0 && ret != -EINTR)
-		return ret;
-	ret = ring_buffer__consume(p->rb);
-	if (ret < 0 && ret != -EINTR)
+	ret = xsw_ring_drain(p->rb, timeout_ms);
+	if (ret < 0)
 		return ret;
 	deliver_lost(p);
 	return p->delivered;
