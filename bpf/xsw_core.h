@@ -245,9 +245,9 @@ static __always_inline struct xsw_event *xsw_event_reserve(void *ring, __u32 sou
  * traps under a hypervisor) and a wakeup of the collector per record.
  * That was most of the syscall tier's vCPU-creation overhead on the PVM
  * host (freezing the consumer took it from +50..100 % to +10..25 %); the
- * fentry and tracepoint tiers kept the default until 2026-11-30, and in
- * the QEMU guest their vCPU creation cost +120..290 % and +30 % against
- * the syscall tier's +16 % (see docs/probe-tiers.md). 0 keeps the default.
+ * fentry and tracepoint tiers kept the default until 2026-11-30: in the
+ * QEMU guest the fentry tier's vCPU creation then cost +300 %, +26 % with
+ * this (docs/probe-tiers.md). 0 keeps the default.
  */
 const volatile __u64 wakeup_bytes = 0;
 
