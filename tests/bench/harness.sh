@@ -120,7 +120,9 @@ elif [ -x "$floor" ]; then
 		t_eq "xsw-floor --hooks $hooks: $want empty programs loaded, exit 0 on SIGINT" "$progs $rc" "$want 0"
 	done
 	"$floor" --hooks perf 2>"$tmp/floor-bad.err"
-	t_eq "xsw-floor --hooks perf: exit 2 with its usage" "$? $(cat "$tmp/floor-bad.err")" "2 usage: xsw-floor --hooks events|raw"
+	t_eq "xsw-floor --hooks perf: exit 2 with its usage" "$? $(cat "$tmp/floor-bad.err")" "2 usage: xsw-floor --hooks events|raw [--emit]"
+	"$floor" --hooks events --emitt 2>"$tmp/floor-bad.err"
+	t_eq "xsw-floor --hooks events --emitt: exit 2 with its usage" "$? $(cat "$tmp/floor-bad.err")" "2 usage: xsw-floor --hooks events|raw [--emit]"
 else
 	t_skip "xsw-floor" "$floor not built (make -j2 all)"
 fi
@@ -137,6 +139,30 @@ if [ -x "$vl" ]; then
 		"create_vcpu create_vm destroy first_run set_cpuid2"
 else
 	t_skip "bench.py on a real vcpu-lifecycle bench" "$vl not built"
+fi
+
+# xsw-floor --emit: one record per successful KVM_CREATE_VCPU, counted, on
+# either set of hooks (the lower bound bench.py measures). vcpu-lifecycle
+# bench --vms 2 --vcpus 3 --iterations 2 creates 12 vCPUs.
+if [ -x "$floor" ] && [ -x "$vl" ] && [ "$(id -u)" = 0 ]; then
+	for hooks in events raw; do
+		"$floor" --hooks $hooks --emit 2>"$tmp/emit-$hooks.err" &
+		fp=$!
+		for i in $(seq 100); do
+			grep -q "attached ($hooks, emitting)" "$tmp/emit-$hooks.err" && break
+			sleep 0.05
+		done
+		"$vl" bench --vms 2 --vcpus 3 --iterations 2 --json >/dev/null 2>&1
+		vrc=$?
+		kill -INT $fp
+		wait $fp
+		rc=$?
+		t_eq "xsw-floor --hooks $hooks --emit: a record per vCPU created (12), none dropped, exit 0" \
+			"$vrc $rc $(grep -o '[0-9]* records, [0-9]* dropped' "$tmp/emit-$hooks.err")" \
+			"0 0 12 records, 0 dropped"
+	done
+else
+	t_skip "xsw-floor --emit" "needs root, $floor and $vl (make -j2 all)"
 fi
 
 if [ ! -x "$burst" ]; then

@@ -251,6 +251,7 @@ ATTACH_RE = {
 	"floor": r"floor\.bt: tracing",
 	"xfloor-events": r"xsw-floor: attached",
 	"xfloor-raw": r"xsw-floor: attached",
+	"xfloor-emit": r"xsw-floor: attached",
 }
 
 
@@ -261,6 +262,8 @@ def tracer_argv(kind, tools, extra=()):
 		return [tools["bpftrace"], os.path.join(TOP, "tools/bench/xsw.bt")]
 	if kind == "floor":
 		return [tools["bpftrace"], os.path.join(TOP, "tools/bench/floor.bt")]
+	if kind == "xfloor-emit":
+		return [tools["floor"], "--hooks", "events", "--emit"]
 	if kind.startswith("xfloor-"):
 		return [tools["floor"], "--hooks", kind[len("xfloor-"):]]
 	raise ValueError(kind)
@@ -324,7 +327,18 @@ def measure(kind, tools, work_argv, parse, workdir, xsw_extra=()):
 		if tracer:
 			rec.update(tracer.stop())
 	rec["result"] = parse(out)
+	if kind == "xfloor-emit":
+		rec.update(floor_records(tracer))
 	return rec
+
+
+def floor_records(tracer):
+	"""What `xsw-floor --emit` says it drained: {floor_records, floor_dropped}."""
+	with open(tracer.err, errors="replace") as f:
+		m = re.search(r"xsw-floor: (\d+) records, (\d+) dropped", f.read())
+	if not m:
+		raise Skip("%s printed no record count: %s" % (sh(tracer.argv), tracer.tail()))
+	return {"floor_records": int(m.group(1)), "floor_dropped": int(m.group(2))}
 
 
 def load_first_json(out):
@@ -500,7 +514,8 @@ def section_paired(a, tools, workdir, raw):
 	if a.paired_floors:
 		if not tools.get("floor"):
 			raise Skip(tools["why_floor"])
-		paired += [("xfloor-events", "xfloor-events", ()), ("xfloor-raw", "xfloor-raw", ())]
+		paired += [("xfloor-events", "xfloor-events", ()), ("xfloor-raw", "xfloor-raw", ()),
+			   ("xfloor-emit", "xfloor-emit", ())]
 	modes = [m[0] for m in paired]
 	spec = {m[0]: m for m in paired}
 	out = {}
@@ -1067,6 +1082,7 @@ PAIRED_NAMES = {
 	"xsw-raw": "xstate-watch --syscall-hooks=raw",
 	"xfloor-events": "empty programs, trace event hooks (xsw-floor --hooks events)",
 	"xfloor-raw": "empty programs, raw_syscalls hooks (xsw-floor --hooks raw)",
+	"xfloor-emit": "a bare record per vCPU created, trace event hooks (xsw-floor --hooks events --emit)",
 }
 
 
@@ -1176,8 +1192,15 @@ def paired_report(a, p, w):
 	w("95 % interval of a median is distribution-free (binomial order")
 	w("statistics); quartiles are of the per-round ratios. %d rounds." % a.paired_rounds)
 	if a.paired_floors:
-		w("With --paired-floors, two more modes: `xsw-floor --hooks events|raw`,")
-		w("empty programs on each set of hooks (what the attach points cost alone).")
+		w("With --paired-floors, three more modes: `xsw-floor --hooks events|raw`,")
+		w("empty programs on each set of hooks (what the attach points cost alone),")
+		w("and `xsw-floor --hooks events --emit`: the same hooks, and on each")
+		w("successful KVM_CREATE_VCPU one ring buffer record of xstate-watch's")
+		w("vcpu_create size with only its header filled (clock, pid, tid, comm),")
+		w("drained the way xstate-watch drains its ring. Nothing is read from the")
+		w("vCPU: it is the least a tracer that reports each vCPU creation through a")
+		w("BPF ring buffer can cost on these hooks, the lower bound for the")
+		w("creation target.")
 	w("")
 	pc = p["creation"]
 	step = create_step_of(pc["runs"])
@@ -1190,6 +1213,13 @@ def paired_report(a, p, w):
 		o = "" if m == "none" else fmt_pct_ci(ratios(pc["runs"], m, lambda r: r["result"][step]["p50"]))
 		w("| %s | %s | %s |" % (PAIRED_NAMES[m], fmt_ns(v), o))
 	w("")
+	emits = [r for r in pc["runs"] if r["mode"] == "xfloor-emit"]
+	if emits:
+		w("`xsw-floor --emit` drained %g records per run (median; min %d, max %d), %d dropped in all." % (
+			statistics.median(r["floor_records"] for r in emits),
+			min(r["floor_records"] for r in emits), max(r["floor_records"] for r in emits),
+			sum(r["floor_dropped"] for r in emits)))
+		w("")
 	pe = p["exit_loop"]
 	w("`%s`, one KVM_RUN round trip to a PIO exit:" % pe["command"])
 	w("")
@@ -1327,6 +1357,12 @@ def targets(sections, foot):
 				rs = ratios(pe["runs"], mode, lambda r, key=key: r["result"][key])
 				t.append(("exit-loop %s overhead < 3 %% (kvm_entry guard on; paired rounds%s)" % (what, hooks),
 					  fmt_pct_ci(rs), verdict(rs, TARGETS["exit_loop_pct"])))
+		if "xfloor-emit" in pc["modes"]:
+			# Not a target: what any ring-buffer tracer of vCPU creation pays here.
+			rs = ratios(pc["runs"], "xfloor-emit", lambda r: r["result"].get(step, {}).get("p50"))
+			t.append(("(lower bound) vCPU creation p50 overhead of a bare record per vCPU "
+				  "(xsw-floor --emit, paired rounds)", fmt_pct_ci(rs),
+				  "not a target: " + verdict(rs, TARGETS["creation_p50_pct"]) + " against 2 %"))
 		c = sections.get("creation")
 		create_step = create_step_of(c["runs"]) if isinstance(c, dict) else None
 		return t + targets_rest(sections, foot, c, create_step)
@@ -1452,7 +1488,7 @@ def main():
 	ap.add_argument("--paired-iterations", type=int, default=100,
 			help="vcpu-lifecycle bench --iterations in the paired section")
 	ap.add_argument("--paired-floors", action="store_true",
-			help="paired section: also empty programs on each set of syscall hooks (xsw-floor)")
+			help="paired section: also empty programs on each set of syscall hooks, and a bare record per vCPU created (xsw-floor)")
 	ap.add_argument("--settle", type=float, default=0.3,
 			help="seconds of pause after each run of the paired section")
 	ap.add_argument("--paired-exits", type=int, default=10000,
