@@ -1719,21 +1719,28 @@ static __always_inline void proc_drop_run_fds(struct proc_exit *pe, __u32 flags)
  * its completion before do_exit()): the VMs may be freed before the
  * worker's sched_process_exit. That is where this tier used to read them.
  *
- * So the work is done once per process, by the first of: the table's last
- * user (files->count 1, the leader's table and not a private copy made
- * with unshare(CLONE_FILES)) once the whole group is exiting (exit_group(),
- * a fatal signal: the tasks left hold no table); or the group's last task.
- * Deleting the process's kvm_procs entry is the claim, so two tasks exiting
- * at once do not both report. The VMs the table holds, counted from it, are
- * read. A VM it does not hold lost its fds where no hook sees it (io_uring's
- * close, a run of the close program the kernel skipped, an fd passed away)
- * and may be freed: it is forgotten as at an address KVM reuses
- * (vm_forget(): its vCPUs' destroys carry no fpstate). A task without a
- * table that claims (the worker, when it and the table's last user find
- * the group dead at once) counts in the leader's table while a thread
- * still holds it. Once none does, all the VMs are forgotten unread: a
- * worker that exits last while the table's last users exited at once,
- * each seeing the other's reference.
+ * So the work is done once per process, by the first of: a task that
+ * holds the leader's table (not a private copy made with
+ * unshare(CLONE_FILES)) once the whole group is exiting (exit_group(), a
+ * fatal signal); or the group's last task. The first holder, not the
+ * table's last user (files->count 1), as this tier had it before: the last
+ * users may pass the tracepoint at once, each seeing the other's reference,
+ * and then none claimed and the worker, exiting last, found no table (1
+ * VMM exit in 50 to 100 with sixteen threads on this 2-CPU host under
+ * load; a CI run failed on it). Once the group is exiting no thread
+ * returns to user space: the table changes only by syscalls other threads
+ * have in flight, whose exit hooks run before their own do_exit(), and
+ * what those track again (a vCPU created, an fd run) is claimed by the
+ * next holder that exits. Deleting the process's kvm_procs entry is the
+ * claim, so two tasks exiting at once do not both report. The VMs the
+ * table holds, counted from it, are read. A VM it does not hold lost its
+ * fds where no hook sees it (io_uring's close, a run of the close program
+ * the kernel skipped, an fd passed away) and may be freed: it is forgotten
+ * as at an address KVM reuses (vm_forget(): its vCPUs' destroys carry no
+ * fpstate). A task without a table that claims (the worker, last of a
+ * group whose threads exited one by one, with exit() and not exit_group())
+ * counts in the leader's table while a thread still holds it. Once none
+ * does, all the VMs are forgotten unread.
  */
 static __always_inline bool exec_releases_vm(__u64 vm);
 
@@ -1789,7 +1796,7 @@ int xsw_process_exit(void *ctx)
 	struct task_struct *task = xsw_current();
 	struct files_struct *files = task->files, *leader_files;
 	struct signal_struct *sig = task->signal;
-	bool group_dead, last_user;
+	bool group_dead, holds_table;
 	struct proc_exit pe = {};
 	struct xsw_event *ev;
 	struct xsw_proc *proc;
@@ -1798,11 +1805,10 @@ int xsw_process_exit(void *ctx)
 	/* do_exit() decremented signal->live before this tracepoint. */
 	group_dead = sig->live.counter == 0;
 	leader_files = task->group_leader->files;
-	last_user = files && files->count.counter == 1 &&
-		    (!leader_files || leader_files == files);
+	holds_table = files && (!leader_files || leader_files == files);
 	if (group_dead && follow_children && tgid != targ_tgid)
 		bpf_map_delete_elem(&followed, &tgid);
-	if (!group_dead && !(last_user && (sig->flags & XSW_SIGNAL_GROUP_EXIT)))
+	if (!group_dead && !(holds_table && (sig->flags & XSW_SIGNAL_GROUP_EXIT)))
 		return 0;
 	proc = bpf_map_lookup_elem(&kvm_procs, &tgid);
 	if (!proc)
@@ -1816,11 +1822,11 @@ int xsw_process_exit(void *ctx)
 	 * still set: a thread that holds it has yet to pass exit_files(), and
 	 * the VMs' last fput() runs after that, as its task work. Each exiting
 	 * task decrements signal->live before its tracepoint, so the worker
-	 * and the table's last user may both find the group dead, and the
-	 * worker may be the one to claim. Read as numbers: table_fd_vm() is a
-	 * global function, it takes scalars.
+	 * may find the group dead while the table's last user has yet to pass
+	 * exit_files(). Read as numbers: table_fd_vm() is a global function,
+	 * it takes scalars.
 	 */
-	if (files && (!leader_files || leader_files == files))
+	if (holds_table)
 		bpf_probe_read_kernel(&pe.files, sizeof(pe.files), &task->files);
 	else if (!files)
 		bpf_probe_read_kernel(&pe.files, sizeof(pe.files), &task->group_leader->files);
