@@ -1725,13 +1725,13 @@ static __always_inline void proc_drop_run_fds(struct proc_exit *pe, __u32 flags)
  * fatal signal); or the group's last task. The first holder, not the
  * table's last user (files->count 1), as this tier had it before: the last
  * users may pass the tracepoint at once, each seeing the other's reference,
- * and then none claimed and the worker, exiting last, found no table (1
- * VMM exit in 50 to 100 with sixteen threads on this 2-CPU host under
- * load; a CI run failed on it). Once the group is exiting no thread
- * returns to user space: the table changes only by syscalls other threads
- * have in flight, whose exit hooks run before their own do_exit(), and
- * what those track again (a vCPU created, an fd run) is claimed by the
- * next holder that exits. Deleting the process's kvm_procs entry is the
+ * and then none claimed and the worker, exiting last, found no table (5
+ * VMM exits in 1,178 on this 2-CPU host with every CPU busy, see
+ * docs/probe-tiers.md; a CI run failed on it). Once the group is exiting
+ * no thread returns to user space: the table changes only by syscalls
+ * other threads have in flight, whose exit hooks run before their own
+ * do_exit(), and what those track again (a vCPU created, an fd run) is
+ * claimed by the next holder that exits. Deleting the process's kvm_procs entry is the
  * claim, so two tasks exiting at once do not both report. The VMs the
  * table holds, counted from it, are read. A VM it does not hold lost its
  * fds where no hook sees it (io_uring's close, a run of the close program
